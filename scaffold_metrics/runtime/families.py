@@ -1,0 +1,84 @@
+"""Metric family descriptors and samples: the vocabulary generated code speaks.
+
+A `MetricFamilyDef` knows how to write its own HELP/TYPE headers in both exposition formats, so
+the store and server never reason about types; a `Sample` renders to one finished line, once.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .exposition import (
+    escape_help,
+    escape_label_value,
+    format_value,
+    is_valid_label_name,
+    is_valid_metric_name,
+)
+
+
+class MetricType(str, enum.Enum):
+    """Family types. `INFO` and `STATESET` exist only in OpenMetrics; text 0.0.4 says gauge."""
+
+    GAUGE = "gauge"
+    COUNTER = "counter"
+    INFO = "info"
+    STATESET = "stateset"
+
+
+_OPENMETRICS_SUFFIX = {MetricType.INFO: "_info", MetricType.COUNTER: "_total"}
+
+
+@dataclass(frozen=True)
+class MetricFamilyDef:
+    """One metric family: its name, HELP, type and the names of its labels, in order."""
+
+    name: str
+    help: str
+    type: MetricType
+    label_names: tuple[str, ...]
+    text_header: bytes = field(init=False, repr=False, compare=False)
+    openmetrics_header: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not is_valid_metric_name(self.name):
+            raise ValueError(f"invalid metric name {self.name!r}")
+        for label in self.label_names:
+            if not is_valid_label_name(label):
+                raise ValueError(f"invalid label name {label!r} in {self.name}")
+        if len(set(self.label_names)) != len(self.label_names):
+            raise ValueError(f"duplicate label names in {self.name}: {self.label_names}")
+        suffix = _OPENMETRICS_SUFFIX.get(self.type)
+        if suffix is not None and not self.name.endswith(suffix):
+            raise ValueError(f"{self.type.value} family {self.name!r} must end with {suffix}")
+        text_type = "gauge" if self.type in (MetricType.INFO, MetricType.STATESET) else self.type
+        text_type = MetricType(text_type).value
+        text = f"# HELP {self.name} {escape_help(self.help)}\n# TYPE {self.name} {text_type}\n"
+        om_name = self.name[: -len(suffix)] if suffix else self.name
+        om_help = escape_help(self.help).replace('"', '\\"')
+        om = f"# HELP {om_name} {om_help}\n# TYPE {om_name} {self.type.value}\n"
+        object.__setattr__(self, "text_header", text.encode())
+        object.__setattr__(self, "openmetrics_header", om.encode())
+
+    def render_sample(self, label_values: tuple[str, ...], value: float) -> str:
+        """Render one sample line (with its newline), valid in both formats."""
+        if label_values:
+            pairs = ",".join(
+                f'{n}="{escape_label_value(v)}"' for n, v in zip(self.label_names, label_values)
+            )
+            return f"{self.name}{{{pairs}}} {format_value(value)}\n"
+        return f"{self.name} {format_value(value)}\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One series value of one object: label values line up with `family.label_names`."""
+
+    family: MetricFamilyDef
+    label_values: tuple[str, ...]
+    value: float
+
+    def render(self) -> str:
+        """The finished exposition line for this sample."""
+        return self.family.render_sample(self.label_values, self.value)
