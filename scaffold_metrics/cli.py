@@ -1,0 +1,207 @@
+"""The `operator-metrics` command: flags → pipeline → exit code, nothing more.
+
+Exit codes: 0 done or up to date, 1 `--check` found drift, 2 bad input or usage (message on
+stderr, nothing written), 123 internal error.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import (
+    CONFIG_FILE,
+    DEFAULT_MAIN,
+    DEFAULT_PACKAGE,
+    DEFAULT_PORT,
+    ProjectConfig,
+    config_path,
+    load_config,
+    render_config,
+)
+from .errors import EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
+from .files import FileChange, apply, check_writable, compare, unified_diff
+from .pipeline import build_project, choose_service, relative_path
+from .render import RenderedFile
+
+_STATUS_WORDS = {"keep": "unchanged"}
+
+
+def _report(changes: Sequence[FileChange]) -> None:
+    for change in changes:
+        click.echo(f"{_STATUS_WORDS.get(change.status, change.status):<9} {change.path}", err=True)
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+def _parse_versions(values: Sequence[str]) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for value in values:
+        name, sep, version = value.rpartition("=")
+        key = name if sep else "*"
+        if not version or (sep and not name):
+            raise UsageError(f"--version {value!r}: expected VERSION or CRD=VERSION")
+        versions[key] = version
+    return versions
+
+
+def _sync(root: Path, config: ProjectConfig, config_file: RenderedFile | None, mode: str) -> int:
+    """Bring the project at `root` in line with `config` (mode: write, check or diff)."""
+    build = build_project(root, config)
+    for note in build.notes:
+        click.echo(note, err=True)
+    files = list(build.files)
+    if config_file is not None:
+        files.append(config_file)
+    changes = compare(root, files, build.owned_dirs)
+    if mode == "write":
+        apply(root, changes)
+        _report(changes)
+        return 0
+    diff = unified_diff(changes)
+    if diff:
+        click.echo(diff, nl=False)
+    drift = any(c.changes_disk for c in changes)
+    if mode == "check" and drift:
+        changed = sum(1 for c in changes if c.changes_disk)
+        click.echo(f"{changed} file(s) out of date: run `operator-metrics generate`", err=True)
+        return EXIT_DRIFT
+    return 0
+
+
+class _Commands(click.Group):
+    """A click group that turns our errors into messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except OperatorMetricsError as exc:
+            click.echo(exc.format(), err=True)
+            raise click.exceptions.Exit(exc.exit_code) from exc
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            traceback.print_exc()
+            click.echo(
+                "error: internal error in operator-metrics (a bug): please report it with the "
+                "traceback above",
+                err=True,
+            )
+            raise click.exceptions.Exit(EXIT_INTERNAL) from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="operator-metrics")
+def cli() -> None:
+    """Prometheus metrics for a Kubernetes operator's custom resources, from its CRDs."""
+
+
+@cli.command()
+@click.option(
+    "--crd",
+    "crds",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="CRD manifest file or directory (repeatable).",
+)
+@click.option(
+    "--out",
+    default=".",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Operator repository to render into.",
+    show_default=True,
+)
+@click.option(
+    "--version",
+    "versions",
+    multiple=True,
+    help="Version to use: VERSION for every CRD or CRD=VERSION (CRD name or kind). "
+    "Default: the storage version.",
+)
+@click.option("--main", "main", default=None, help=f"Entry point file [default: {DEFAULT_MAIN}].")
+@click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="Namespace to watch (repeatable); default all. WATCH_NAMESPACE overrides at run time.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help=f"Metrics port [default: {DEFAULT_PORT}].",
+)
+@click.option("--service", default=None, help="Service manifest to expose the port on.")
+@click.option("--package", default=None, help=f"Package directory [default: {DEFAULT_PACKAGE}].")
+@click.option("--operator-name", default=None, help="Operator name (default: from its Deployment).")
+def init(
+    crds: tuple[Path, ...],
+    out: Path,
+    versions: tuple[str, ...],
+    main: str | None,
+    namespaces: tuple[str, ...],
+    port: int | None,
+    service: str | None,
+    package: str | None,
+    operator_name: str | None,
+) -> None:
+    """Scaffold metrics for the CRDs into the operator's repository and record the choices."""
+    root = out
+    check_writable(root)
+    previous: ProjectConfig | None = None
+    existing_text: str | None = None
+    if config_path(root).is_file():
+        previous = load_config(root)
+        existing_text = config_path(root).read_text(encoding="utf-8")
+    crd_paths = tuple(relative_path(p, root) for p in crds)
+    service_path, operator = choose_service(
+        root, service or (previous.service if previous else None), operator_name
+    )
+    config = ProjectConfig(
+        crds=crd_paths,
+        versions=_parse_versions(versions),
+        package=package or (previous.package if previous else DEFAULT_PACKAGE),
+        main=main or (previous.main if previous else DEFAULT_MAIN),
+        port=port or (previous.port if previous else DEFAULT_PORT),
+        namespaces=namespaces or (previous.namespaces if previous else ()),
+        service=service_path,
+        operator=operator or (previous.operator if previous else None),
+        extra=previous.extra if previous else {},
+    )
+    config_file = RenderedFile(
+        CONFIG_FILE, render_config(config, existing_text).encode("utf-8"), "manifest"
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    _exit(_sync(root, config, config_file, "write"))
+
+
+@cli.command()
+@click.option(
+    "--project",
+    default=".",
+    type=click.Path(path_type=Path, file_okay=False),
+    help=f"Project root holding {CONFIG_FILE}.",
+    show_default=True,
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 with a diff if anything would change."
+)
+@click.option("--diff", "show_diff", is_flag=True, help="Print the diff; write nothing.")
+def generate(project: Path, check: bool, show_diff: bool) -> None:
+    """Regenerate from the recorded config (no flags needed): the CI step."""
+    config = load_config(project)
+    mode = "check" if check else "diff" if show_diff else "write"
+    _exit(_sync(project, config, None, mode))
+
+
+def main() -> None:
+    """Console entry point."""
+    cli.main(prog_name="operator-metrics")

@@ -1,0 +1,188 @@
+"""The project config file (`.operator-metrics.yaml`): the choices `init` made, for `generate`.
+
+Versioned (`version: 1`) so that a newer format is refused clearly instead of misread, and
+strict about keys so that a typo is an error, not a silently ignored option.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .errors import InputError
+
+CONFIG_FILE = ".operator-metrics.yaml"
+CONFIG_VERSION = 1
+DEFAULT_PORT = 8389
+DEFAULT_PACKAGE = "pkg/metrics"
+DEFAULT_MAIN = "main.py"
+
+_HEADER = (
+    "# operator-metrics project config: written by `operator-metrics init`, read by\n"
+    "# `operator-metrics generate`. Paths are relative to this file. Format: see the README.\n"
+)
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Everything that decides the generated files, besides the CRDs' own content."""
+
+    crds: tuple[str, ...]
+    versions: Mapping[str, str] = field(default_factory=dict)
+    package: str = DEFAULT_PACKAGE
+    main: str = DEFAULT_MAIN
+    port: int = DEFAULT_PORT
+    namespaces: tuple[str, ...] = ()
+    service: str | None = None
+    operator: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_changes(self, **changes: Any) -> ProjectConfig:
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+
+_KNOWN_KEYS = {
+    "version",
+    "crds",
+    "versions",
+    "package",
+    "main",
+    "port",
+    "namespaces",
+    "service",
+    "operator",
+}
+# Sections read by later pipeline stages (metric selection); kept as they are.
+_SECTION_KEYS = {"metrics"}
+
+
+def config_path(root: Path) -> Path:
+    """Where the config of the project at `root` lives."""
+    return root / CONFIG_FILE
+
+
+def load_config(root: Path) -> ProjectConfig:
+    """Read and validate the config; errors name the key's line."""
+    path = config_path(root)
+    if not path.is_file():
+        raise InputError(
+            f"no {CONFIG_FILE} in the project",
+            path,
+            hint="run `operator-metrics init --crd CRD.yaml` first",
+        )
+    try:
+        data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise InputError("config is not valid YAML", path, line) from exc
+    except (YAMLError, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read config ({exc})", path) from exc
+    if not isinstance(data, Mapping):
+        raise InputError("config is not a mapping", path, 1)
+    return _parse(data, path)
+
+
+def _line(data: Any, key: str) -> int | None:
+    try:
+        return int(data.lc.key(key)[0]) + 1
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _parse(data: Mapping[str, Any], path: Path) -> ProjectConfig:
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InputError("config has no integer `version`", path, _line(data, "version") or 1)
+    if version > CONFIG_VERSION:
+        raise InputError(
+            f"config format version {version} is newer than this operator-metrics understands "
+            f"({CONFIG_VERSION})",
+            path,
+            _line(data, "version"),
+            hint="upgrade operator-metrics",
+        )
+    if version < 1:
+        raise InputError(f"invalid config version {version}", path, _line(data, "version"))
+    for key in data:
+        if key not in _KNOWN_KEYS and key not in _SECTION_KEYS:
+            raise InputError(
+                f"unknown config key {key!r}",
+                path,
+                _line(data, str(key)),
+                hint=f"known keys: {', '.join(sorted(_KNOWN_KEYS | _SECTION_KEYS))}",
+            )
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"`{key}` must be a list of strings", path, _line(data, key))
+        return tuple(value)
+
+    def optional_string(key: str, default: str | None) -> str | None:
+        value = data.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"`{key}` must be a string", path, _line(data, key))
+        return value
+
+    crds = strings("crds")
+    if not crds:
+        raise InputError("config lists no CRDs", path, _line(data, "crds") or 1)
+    versions = data.get("versions") or {}
+    if not isinstance(versions, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in versions.items()
+    ):
+        raise InputError("`versions` must map CRD names to versions", path, _line(data, "versions"))
+    port = data.get("port", DEFAULT_PORT)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise InputError("`port` must be a port number", path, _line(data, "port"))
+    return ProjectConfig(
+        crds=crds,
+        versions=dict(versions),
+        package=optional_string("package", DEFAULT_PACKAGE) or DEFAULT_PACKAGE,
+        main=optional_string("main", DEFAULT_MAIN) or DEFAULT_MAIN,
+        port=port,
+        namespaces=strings("namespaces"),
+        service=optional_string("service", None),
+        operator=optional_string("operator", None),
+        extra={k: data[k] for k in _SECTION_KEYS if k in data},
+    )
+
+
+def render_config(config: ProjectConfig, existing: str | None) -> str:
+    """The config file text; keys `init` does not own (and comments) survive from `existing`."""
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    data: Any = None
+    if existing:
+        try:
+            data = yaml.load(existing)
+        except YAMLError:
+            data = None
+    if not isinstance(data, CommentedMap):
+        data = CommentedMap()
+        data.yaml_set_start_comment(_HEADER.replace("# ", "", 1).replace("\n# ", "\n").strip())
+    values: dict[str, Any] = {
+        "version": CONFIG_VERSION,
+        "crds": list(config.crds),
+        "versions": dict(sorted(config.versions.items())),
+        "package": config.package,
+        "main": config.main,
+        "port": config.port,
+        "namespaces": list(config.namespaces),
+        "service": config.service,
+        "operator": config.operator,
+    }
+    for key, value in values.items():
+        if data.get(key) != value:
+            data[key] = value
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()

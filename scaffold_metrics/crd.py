@@ -1,0 +1,294 @@
+"""Load CustomResourceDefinition manifests into a small typed model.
+
+Everything later in the pipeline trusts this model, so validation happens here, once, with the
+file and line of the offending key in every error. Both `apiextensions.k8s.io/v1` and the old
+`v1beta1` shape (`spec.validation` + `spec.version`) load into the same model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .errors import InputError
+
+CRD_API_VERSIONS = ("apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """An `additionalPrinterColumns` entry: what `kubectl get` shows, a hint of what matters."""
+
+    name: str
+    json_path: str
+    type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class CrdVersion:
+    """One version of a CRD with its schema (None only where the CRD gives none)."""
+
+    name: str
+    served: bool
+    storage: bool
+    schema: Mapping[str, Any] | None
+    printer_columns: tuple[PrinterColumn, ...]
+    deprecated: bool = False
+
+
+@dataclass(frozen=True)
+class Crd:
+    """A CustomResourceDefinition as the planner needs it."""
+
+    name: str
+    group: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    versions: tuple[CrdVersion, ...]
+    file: Path
+    line: int
+
+    def version(self, name: str) -> CrdVersion | None:
+        """The version called `name`, if the CRD has it."""
+        return next((v for v in self.versions if v.name == name), None)
+
+
+@dataclass
+class LoadResult:
+    """CRDs found, in input order, and notes about documents that were skipped."""
+
+    crds: list[Crd] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def expand_crd_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files named directly, plus the YAML files of named directories (sorted, recursive)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
+            if not found:
+                raise InputError(
+                    "no .yaml or .yml files in directory", path, hint="point --crd at CRD files"
+                )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError("CRD file not found", path, hint="check the --crd path")
+    return files
+
+
+def load_crds(paths: Iterable[Path]) -> LoadResult:
+    """Load every CRD in `paths` (files or directories); reject duplicates across files."""
+    result = LoadResult()
+    seen: dict[str, Crd] = {}
+    for file in expand_crd_paths(paths):
+        count = 0
+        for crd in _load_file(file, result.notes):
+            count += 1
+            earlier = seen.get(crd.name)
+            if earlier is not None:
+                raise InputError(
+                    f"CRD {crd.name} is defined twice (first at {earlier.file}:{earlier.line})",
+                    crd.file,
+                    crd.line,
+                    hint="pass each CRD once",
+                )
+            seen[crd.name] = crd
+            result.crds.append(crd)
+        if count == 0:
+            raise InputError(
+                "no CustomResourceDefinition in file",
+                file,
+                hint="--crd takes CRD manifests (kind: CustomResourceDefinition)",
+            )
+    return result
+
+
+def _read_documents(file: Path) -> list[Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("not UTF-8 text", file, hint="CRD manifests are YAML text") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", file) from exc
+    yaml = YAML(typ="rt")
+    try:
+        return list(yaml.load_all(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "syntax error"
+        raise InputError(f"not valid YAML ({problem})", file, line) from exc
+    except YAMLError as exc:
+        raise InputError(f"not valid YAML ({exc})", file) from exc
+
+
+def _line_of(node: Any, key: str | None = None) -> int:
+    """1-based line of `node` (or of `key` inside it) when ruamel recorded one."""
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return 1
+    if key is not None:
+        try:
+            return int(lc.key(key)[0]) + 1
+        except (KeyError, TypeError):
+            pass
+    return int(lc.line) + 1
+
+
+def _load_file(file: Path, notes: list[str]) -> Iterator[Crd]:
+    for doc in _read_documents(file):
+        if doc is None:
+            continue
+        if not isinstance(doc, Mapping):
+            raise InputError(
+                "document is not a mapping", file, _line_of(doc), hint="expected a CRD manifest"
+            )
+        kind = doc.get("kind")
+        api_version = doc.get("apiVersion")
+        if kind != "CustomResourceDefinition":
+            notes.append(
+                f"note: skipping {kind or 'a document without kind'} "
+                f"({api_version or 'no apiVersion'}): not a CRD: {file}:{_line_of(doc)}"
+            )
+            continue
+        if api_version not in CRD_API_VERSIONS:
+            raise InputError(
+                f"unknown CRD apiVersion {api_version!r}",
+                file,
+                _line_of(doc, "apiVersion"),
+                hint="use apiextensions.k8s.io/v1 (or the old v1beta1)",
+            )
+        yield _parse_crd(doc, file, api_version == "apiextensions.k8s.io/v1beta1")
+
+
+def _require_map(parent: Mapping[str, Any], key: str, file: Path, what: str) -> Mapping[str, Any]:
+    value = parent.get(key)
+    if not isinstance(value, Mapping):
+        raise InputError(f"CRD has no {what}", file, _line_of(parent, key))
+    return value
+
+
+def _require_name(
+    parent: Mapping[str, Any], key: str, file: Path, what: str, pattern: re.Pattern[str] | None
+) -> str:
+    value = parent.get(key)
+    if not isinstance(value, str) or not value:
+        raise InputError(f"CRD has no {what}", file, _line_of(parent, key))
+    if pattern is not None and not pattern.match(value):
+        raise InputError(
+            f"invalid {what} {value!r}",
+            file,
+            _line_of(parent, key),
+            hint="Kubernetes requires lower-case DNS names here",
+        )
+    return value
+
+
+def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool) -> Crd:
+    line = _line_of(doc)
+    spec = _require_map(doc, "spec", file, "spec")
+    names = _require_map(spec, "names", file, "spec.names")
+    group = _require_name(spec, "group", file, "spec.group", _DNS_SUBDOMAIN)
+    plural = _require_name(names, "plural", file, "spec.names.plural", _DNS_LABEL)
+    kind = _require_name(names, "kind", file, "spec.names.kind", None)
+    singular = names.get("singular") or kind.lower()
+    scope = spec.get("scope", "Namespaced")
+    if scope not in ("Namespaced", "Cluster"):
+        raise InputError(
+            f"invalid spec.scope {scope!r}",
+            file,
+            _line_of(spec, "scope"),
+            hint="scope is Namespaced or Cluster",
+        )
+    versions = _parse_versions(spec, file, v1beta1)
+    metadata = doc.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    return Crd(
+        name=str(name or f"{plural}.{group}"),
+        group=group,
+        kind=kind,
+        plural=plural,
+        singular=str(singular),
+        namespaced=scope == "Namespaced",
+        versions=versions,
+        file=file,
+        line=line,
+    )
+
+
+def _parse_versions(spec: Mapping[str, Any], file: Path, v1beta1: bool) -> tuple[CrdVersion, ...]:
+    shared_schema = _schema_of(spec.get("validation")) if v1beta1 else None
+    shared_columns = _printer_columns(spec.get("additionalPrinterColumns"), file) if v1beta1 else ()
+    raw_versions = spec.get("versions")
+    if raw_versions is None and v1beta1 and isinstance(spec.get("version"), str):
+        raw_versions = [{"name": spec["version"], "served": True, "storage": True}]
+    if not isinstance(raw_versions, Sequence) or isinstance(raw_versions, str) or not raw_versions:
+        raise InputError(
+            "CRD has no versions",
+            file,
+            _line_of(spec, "versions"),
+            hint="add spec.versions (or spec.version for v1beta1)",
+        )
+    versions: list[CrdVersion] = []
+    for raw in raw_versions:
+        if not isinstance(raw, Mapping):
+            raise InputError("CRD version is not a mapping", file, _line_of(spec, "versions"))
+        name = _require_name(raw, "name", file, "version name", _DNS_LABEL)
+        schema = _schema_of(raw.get("schema")) or shared_schema
+        columns = _printer_columns(raw.get("additionalPrinterColumns"), file) or shared_columns
+        versions.append(
+            CrdVersion(
+                name=name,
+                served=bool(raw.get("served", True)),
+                storage=bool(raw.get("storage", len(raw_versions) == 1)),
+                schema=schema,
+                printer_columns=columns,
+                deprecated=bool(raw.get("deprecated", False)),
+            )
+        )
+    return tuple(versions)
+
+
+def _schema_of(holder: Any) -> Mapping[str, Any] | None:
+    if isinstance(holder, Mapping):
+        schema = holder.get("openAPIV3Schema")
+        if isinstance(schema, Mapping):
+            return schema
+    return None
+
+
+def _printer_columns(raw: Any, file: Path) -> tuple[PrinterColumn, ...]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        return ()
+    columns = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            continue
+        path = item.get("jsonPath", item.get("JSONPath"))
+        name = item.get("name")
+        if not isinstance(path, str) or not isinstance(name, str):
+            raise InputError("printer column without name or jsonPath", file, _line_of(item))
+        columns.append(
+            PrinterColumn(
+                name=name,
+                json_path=path,
+                type=str(item.get("type", "string")),
+                description=str(item.get("description", "")),
+            )
+        )
+    return tuple(columns)

@@ -1,0 +1,159 @@
+"""The scaffolding pipeline: config → CRDs → plan → rendered files (all in memory).
+
+`init` and `generate` both call `build_project`; they differ only in where the config comes
+from, so the same CRDs always give the same files whichever command produced them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .config import ProjectConfig
+from .crd import load_crds
+from .errors import UsageError
+from .manifests import find_manifest, read_deployment, with_metrics_port
+from .plan import MetricsPlan, PlanOptions, plan_metrics
+from .render import RenderedFile, render_python, render_template
+
+_ENTRY_WIRING = re.compile(r"\bpkg\.metrics\b|\bfrom\s+pkg\s+import\s+metrics\b")
+
+
+@dataclass
+class ProjectBuild:
+    """Files to bring onto disk, the plan they came from, and notes for the user."""
+
+    plan: MetricsPlan
+    files: list[RenderedFile]
+    owned_dirs: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def relative_path(path: Path, root: Path) -> str:
+    """`path` relative to `root`, POSIX style, for config entries and generated headers."""
+    return PurePosixPath(
+        Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
+    ).as_posix()
+
+
+def _package_path(package: str) -> PurePosixPath:
+    path = PurePosixPath(package)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise UsageError(f"package path {package!r} must be inside the project")
+    for part in path.parts:
+        if not part.isidentifier():
+            raise UsageError(f"package path {package!r}: {part!r} is not a Python name")
+    return path
+
+
+def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
+    """Load, plan and render everything `config` asks for, writing nothing."""
+    loaded = load_crds(Path(os.path.normpath(root / p)) for p in config.crds)
+    sources = {crd.name: relative_path(crd.file, root) for crd in loaded.crds}
+    plan = plan_metrics(loaded.crds, PlanOptions(versions=config.versions), sources)
+    package = _package_path(config.package)
+    import_path = ".".join(package.parts)
+    source_list = sorted(set(sources.values()))
+    files = _package_files(plan, package, source_list, config)
+    notes = list(loaded.notes)
+    files.extend(_entry_files(root, package, import_path, config, notes))
+    service = _service_file(root, config, notes)
+    if service is not None:
+        files.append(service)
+    return ProjectBuild(plan=plan, files=files, owned_dirs=[str(package)], notes=notes)
+
+
+def _package_files(
+    plan: MetricsPlan, package: PurePosixPath, sources: list[str], config: ProjectConfig
+) -> list[RenderedFile]:
+    def generated(path: PurePosixPath, template: str, **context: object) -> RenderedFile:
+        content = render_python(template, sources=sources, plan=plan, **context)
+        return RenderedFile(str(path), content, "generated")
+
+    files = [
+        generated(package / "__init__.py", "metrics_init.py.j2"),
+        generated(package / "kinds" / "__init__.py", "kinds_init.py.j2"),
+        generated(package / "custom" / "__init__.py", "custom_init.py.j2"),
+        generated(
+            package / "wiring.py",
+            "wiring.py.j2",
+            port=config.port,
+            namespaces=tuple(config.namespaces),
+        ),
+    ]
+    for kind in plan.kinds:
+        files.append(
+            generated(package / "kinds" / f"{kind.module}.py", "kind_metrics.py.j2", k=kind)
+        )
+        custom = render_python("custom_kind.py.j2", k=kind)
+        files.append(RenderedFile(str(package / "custom" / f"{kind.module}.py"), custom, "user"))
+    return files
+
+
+def _entry_files(
+    root: Path, package: PurePosixPath, import_path: str, config: ProjectConfig, notes: list[str]
+) -> list[RenderedFile]:
+    files: list[RenderedFile] = []
+    parents = package.parents
+    for parent in list(parents)[:-1]:
+        init = root / parent / "__init__.py"
+        if not init.exists():
+            files.append(
+                RenderedFile(str(parent / "__init__.py"), b'"""Operator packages."""\n', "user")
+            )
+    main = root / config.main
+    if main.is_file():
+        text = main.read_text(encoding="utf-8", errors="replace")
+        if not _ENTRY_WIRING.search(text):
+            notes.append(
+                f"note: {config.main} does not start the metrics server; add these lines to it:\n"
+                f"    from {import_path} import wiring\n"
+                f"    wiring.start()  # serves /metrics on port {config.port} in the background"
+            )
+    else:
+        content = render_template("main.py.j2").replace("pkg.metrics", import_path)
+        files.append(RenderedFile(config.main, content.encode("utf-8"), "user"))
+    return files
+
+
+def _service_file(root: Path, config: ProjectConfig, notes: list[str]) -> RenderedFile | None:
+    if config.service is None:
+        return None
+    path = root / config.service
+    if path.is_file():
+        text = with_metrics_port(path, config.port, config.operator)
+        return RenderedFile(config.service, text.encode("utf-8"), "manifest")
+    deployment_file = find_manifest(root, "Deployment")
+    deployment = read_deployment(deployment_file) if deployment_file else None
+    operator = config.operator or (deployment.name if deployment else root.resolve().name)
+    selector = deployment.selector if deployment and deployment.selector else (("name", operator),)
+    if deployment is None:
+        notes.append(
+            f"note: no operator Deployment found under deploy/ or config/; the new Service "
+            f"{config.service} selects pods labelled name={operator}: check its selector"
+        )
+    text = render_template(
+        "service.yaml.j2", operator=operator, selector=selector, port=config.port
+    )
+    return RenderedFile(config.service, text.encode("utf-8"), "manifest")
+
+
+def choose_service(
+    root: Path, requested: str | None, operator: str | None
+) -> tuple[str, str | None]:
+    """At init: the Service manifest to edit or create, and the operator's name."""
+    deployment_file = find_manifest(root, "Deployment")
+    deployment = read_deployment(deployment_file) if deployment_file else None
+    name = operator or (deployment.name if deployment and deployment.name else None)
+    if requested is not None:
+        return requested, name
+    found = find_manifest(root, "Service")
+    if found is not None:
+        return relative_path(found, root), name
+    directory = (
+        "deploy" if (root / "deploy").is_dir() or not (root / "config").is_dir() else "config"
+    )
+    base = name or root.resolve().name
+    return f"{directory}/{base}-metrics-service.yaml", name
