@@ -179,7 +179,6 @@ def init(
     config_file = RenderedFile(
         CONFIG_FILE, render_config(config, existing_text).encode("utf-8"), "manifest"
     )
-    root.mkdir(parents=True, exist_ok=True)
     _exit(_sync(root, config, config_file, "write"))
 
 

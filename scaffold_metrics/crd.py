@@ -113,6 +113,7 @@ def load_crds(paths: Iterable[Path]) -> LoadResult:
             raise InputError(
                 "no CustomResourceDefinition in file",
                 file,
+                1,
                 hint="--crd takes CRD manifests (kind: CustomResourceDefinition)",
             )
     return result
