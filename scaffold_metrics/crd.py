@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import InputError
+from .yamldocs import YamlDocument, split_documents
 
 CRD_API_VERSIONS = ("apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -119,104 +120,140 @@ def load_crds(paths: Iterable[Path]) -> LoadResult:
     return result
 
 
-def _read_documents(file: Path) -> list[Any]:
+def _read_text(file: Path) -> str:
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError("not UTF-8 text", file, hint="CRD manifests are YAML text") from exc
+        raise InputError("not UTF-8 text", file, 1, hint="CRD manifests are YAML text") from exc
     except OSError as exc:
         raise InputError(f"cannot read file ({exc.strerror})", file) from exc
-    yaml = YAML(typ="rt")
+
+
+def _parse_yaml(doc: YamlDocument, file: Path, typ: str) -> Any:
+    """Parse one document; syntax errors carry the file's line, not the document's."""
     try:
-        return list(yaml.load_all(text))
+        return YAML(typ=typ).load(doc.text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        line = doc.line + mark.line if mark is not None else doc.line
         problem = exc.problem or exc.context or "syntax error"
         raise InputError(f"not valid YAML ({problem})", file, line) from exc
     except YAMLError as exc:
-        raise InputError(f"not valid YAML ({exc})", file) from exc
+        raise InputError(f"not valid YAML ({exc})", file, doc.line) from exc
 
 
-def _line_of(node: Any, key: str | None = None) -> int:
-    """1-based line of `node` (or of `key` inside it) when ruamel recorded one."""
-    lc = getattr(node, "lc", None)
-    if lc is None:
-        return 1
-    if key is not None:
-        try:
-            return int(lc.key(key)[0]) + 1
-        except (KeyError, TypeError):
-            pass
-    return int(lc.line) + 1
+class _LineFinder:
+    """Line numbers for error messages: exact from round-trip nodes, else the document's."""
+
+    def __init__(self, document_line: int, offset: int | None) -> None:
+        self.document_line = document_line
+        self.offset = offset
+
+    def __call__(self, node: Any, key: str | None = None) -> int:
+        lc = getattr(node, "lc", None)
+        if lc is None or self.offset is None:
+            return self.document_line
+        if key is not None:
+            try:
+                return int(lc.key(key)[0]) + self.offset
+            except (KeyError, TypeError):
+                pass
+        return int(lc.line) + self.offset
 
 
 def _load_file(file: Path, notes: list[str]) -> Iterator[Crd]:
-    for doc in _read_documents(file):
-        if doc is None:
+    """CRDs of one file. Documents are read by the fast safe loader; one that fails validation
+    is read again in round-trip mode so the error names the exact line of the offending key."""
+    for doc in split_documents(_read_text(file)):
+        if not doc.has_content:
             continue
-        if not isinstance(doc, Mapping):
-            raise InputError(
-                "document is not a mapping", file, _line_of(doc), hint="expected a CRD manifest"
-            )
-        kind = doc.get("kind")
-        api_version = doc.get("apiVersion")
-        if kind != "CustomResourceDefinition":
-            notes.append(
-                f"note: skipping {kind or 'a document without kind'} "
-                f"({api_version or 'no apiVersion'}): not a CRD: {file}:{_line_of(doc)}"
-            )
+        data = _parse_yaml(doc, file, "safe")
+        if data is None:
             continue
-        if api_version not in CRD_API_VERSIONS:
-            raise InputError(
-                f"unknown CRD apiVersion {api_version!r}",
-                file,
-                _line_of(doc, "apiVersion"),
-                hint="use apiextensions.k8s.io/v1 (or the old v1beta1)",
-            )
-        yield _parse_crd(doc, file, api_version == "apiextensions.k8s.io/v1beta1")
+        try:
+            crd = _document_crd(data, file, doc.content_line, notes)
+        except InputError:
+            _document_crd(_parse_yaml(doc, file, "rt"), file, doc.content_line, [], offset=doc.line)
+            raise
+        if crd is not None:
+            yield crd
 
 
-def _require_map(parent: Mapping[str, Any], key: str, file: Path, what: str) -> Mapping[str, Any]:
+def _document_crd(
+    data: Any, file: Path, line: int, notes: list[str], offset: int | None = None
+) -> Crd | None:
+    """The CRD in one parsed document, None for another kind of document (noted).
+
+    With `offset` the document was parsed in round-trip mode and errors take their line from
+    the node (relative to the document, shifted by `offset`)."""
+    lines = _LineFinder(line, offset)
+    if not isinstance(data, Mapping):
+        raise InputError("document is not a mapping", file, line, hint="expected a CRD manifest")
+    kind = data.get("kind")
+    api_version = data.get("apiVersion")
+    if kind != "CustomResourceDefinition":
+        notes.append(
+            f"note: skipping {kind or 'a document without kind'} "
+            f"({api_version or 'no apiVersion'}): not a CRD: {file}:{line}"
+        )
+        return None
+    if api_version not in CRD_API_VERSIONS:
+        raise InputError(
+            f"unknown CRD apiVersion {api_version!r}",
+            file,
+            lines(data, "apiVersion"),
+            hint="use apiextensions.k8s.io/v1 (or the old v1beta1)",
+        )
+    return _parse_crd(data, file, api_version == "apiextensions.k8s.io/v1beta1", lines)
+
+
+def _require_map(
+    parent: Mapping[str, Any], key: str, file: Path, what: str, lines: _LineFinder
+) -> Mapping[str, Any]:
     value = parent.get(key)
     if not isinstance(value, Mapping):
-        raise InputError(f"CRD has no {what}", file, _line_of(parent, key))
+        raise InputError(f"CRD has no {what}", file, lines(parent, key))
     return value
 
 
 def _require_name(
-    parent: Mapping[str, Any], key: str, file: Path, what: str, pattern: re.Pattern[str] | None
+    parent: Mapping[str, Any],
+    key: str,
+    file: Path,
+    what: str,
+    pattern: re.Pattern[str] | None,
+    lines: _LineFinder,
 ) -> str:
     value = parent.get(key)
     if not isinstance(value, str) or not value:
-        raise InputError(f"CRD has no {what}", file, _line_of(parent, key))
+        raise InputError(f"CRD has no {what}", file, lines(parent, key))
     if pattern is not None and not pattern.match(value):
         raise InputError(
             f"invalid {what} {value!r}",
             file,
-            _line_of(parent, key),
+            lines(parent, key),
             hint="Kubernetes requires lower-case DNS names here",
         )
     return value
 
 
-def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool) -> Crd:
-    line = _line_of(doc)
-    spec = _require_map(doc, "spec", file, "spec")
-    names = _require_map(spec, "names", file, "spec.names")
-    group = _require_name(spec, "group", file, "spec.group", _DNS_SUBDOMAIN)
-    plural = _require_name(names, "plural", file, "spec.names.plural", _DNS_LABEL)
-    kind = _require_name(names, "kind", file, "spec.names.kind", None)
+def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFinder) -> Crd:
+    line = lines.document_line
+    spec = _require_map(doc, "spec", file, "spec", lines)
+    names = _require_map(spec, "names", file, "spec.names", lines)
+    group = _require_name(spec, "group", file, "spec.group", _DNS_SUBDOMAIN, lines)
+    plural = _require_name(names, "plural", file, "spec.names.plural", _DNS_LABEL, lines)
+    kind = _require_name(names, "kind", file, "spec.names.kind", None, lines)
     singular = names.get("singular") or kind.lower()
     scope = spec.get("scope", "Namespaced")
     if scope not in ("Namespaced", "Cluster"):
         raise InputError(
             f"invalid spec.scope {scope!r}",
             file,
-            _line_of(spec, "scope"),
+            lines(spec, "scope"),
             hint="scope is Namespaced or Cluster",
         )
-    versions = _parse_versions(spec, file, v1beta1)
+    versions = _parse_versions(spec, file, v1beta1, lines)
     metadata = doc.get("metadata")
     name = metadata.get("name") if isinstance(metadata, Mapping) else None
     return Crd(
@@ -232,9 +269,13 @@ def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool) -> Crd:
     )
 
 
-def _parse_versions(spec: Mapping[str, Any], file: Path, v1beta1: bool) -> tuple[CrdVersion, ...]:
+def _parse_versions(
+    spec: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFinder
+) -> tuple[CrdVersion, ...]:
     shared_schema = _schema_of(spec.get("validation")) if v1beta1 else None
-    shared_columns = _printer_columns(spec.get("additionalPrinterColumns"), file) if v1beta1 else ()
+    shared_columns = (
+        _printer_columns(spec.get("additionalPrinterColumns"), file, lines) if v1beta1 else ()
+    )
     raw_versions = spec.get("versions")
     if raw_versions is None and v1beta1 and isinstance(spec.get("version"), str):
         raw_versions = [{"name": spec["version"], "served": True, "storage": True}]
@@ -242,16 +283,18 @@ def _parse_versions(spec: Mapping[str, Any], file: Path, v1beta1: bool) -> tuple
         raise InputError(
             "CRD has no versions",
             file,
-            _line_of(spec, "versions"),
+            lines(spec, "versions"),
             hint="add spec.versions (or spec.version for v1beta1)",
         )
     versions: list[CrdVersion] = []
     for raw in raw_versions:
         if not isinstance(raw, Mapping):
-            raise InputError("CRD version is not a mapping", file, _line_of(spec, "versions"))
-        name = _require_name(raw, "name", file, "version name", _DNS_LABEL)
+            raise InputError("CRD version is not a mapping", file, lines(spec, "versions"))
+        name = _require_name(raw, "name", file, "version name", _DNS_LABEL, lines)
         schema = _schema_of(raw.get("schema")) or shared_schema
-        columns = _printer_columns(raw.get("additionalPrinterColumns"), file) or shared_columns
+        columns = (
+            _printer_columns(raw.get("additionalPrinterColumns"), file, lines) or shared_columns
+        )
         versions.append(
             CrdVersion(
                 name=name,
@@ -273,7 +316,7 @@ def _schema_of(holder: Any) -> Mapping[str, Any] | None:
     return None
 
 
-def _printer_columns(raw: Any, file: Path) -> tuple[PrinterColumn, ...]:
+def _printer_columns(raw: Any, file: Path, lines: _LineFinder) -> tuple[PrinterColumn, ...]:
     if not isinstance(raw, Sequence) or isinstance(raw, str):
         return ()
     columns = []
@@ -283,7 +326,7 @@ def _printer_columns(raw: Any, file: Path) -> tuple[PrinterColumn, ...]:
         path = item.get("jsonPath", item.get("JSONPath"))
         name = item.get("name")
         if not isinstance(path, str) or not isinstance(name, str):
-            raise InputError("printer column without name or jsonPath", file, _line_of(item))
+            raise InputError("printer column without name or jsonPath", file, lines(item))
         columns.append(
             PrinterColumn(
                 name=name,

@@ -20,19 +20,11 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from .errors import InputError
+from .yamldocs import YamlDocument, split_documents
 
 METRICS_PORT_NAME = "cr-metrics"
 MANIFEST_DIRS = ("deploy", "config")
-_DOC_MARKER = re.compile(r"^---(\s.*)?$")
 _KIND_LINE = re.compile(r"^kind:\s*['\"]?(\w+)['\"]?\s*$", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class YamlDocument:
-    """One document of a multi-document file: its exact text and where it starts."""
-
-    text: str
-    line: int
 
 
 @dataclass(frozen=True)
@@ -41,21 +33,6 @@ class OperatorDeployment:
 
     name: str
     selector: tuple[tuple[str, str], ...]
-
-
-def split_documents(text: str) -> list[YamlDocument]:
-    """Split on `---` lines, keeping each marker with the document that follows it."""
-    docs: list[YamlDocument] = []
-    current: list[str] = []
-    start = 1
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
-        if _DOC_MARKER.match(line.rstrip("\r\n")) and current:
-            docs.append(YamlDocument("".join(current), start))
-            current, start = [], number
-        current.append(line)
-    if current:
-        docs.append(YamlDocument("".join(current), start))
-    return docs
 
 
 def _round_trip_yaml(text: str) -> YAML:

@@ -118,7 +118,7 @@ def test_version_priority_follows_kubernetes_ordering() -> None:
     [
         ("a: [1, 2\nb: 3\n", "not valid YAML", 2),
         ("- just\n- a list\n", "document is not a mapping", 1),
-        ("apiVersion: v1\nkind: ConfigMap\n", "no CustomResourceDefinition in file", None),
+        ("apiVersion: v1\nkind: ConfigMap\n", "no CustomResourceDefinition in file", 1),
         (
             "apiVersion: apiextensions.k8s.io/v2\nkind: CustomResourceDefinition\n",
             "unknown CRD apiVersion",

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from scaffold_helpers import CORPUS, MEMCACHED_V1, run_cli, tree
 
 USER_FILES = ("main.py", "pkg/__init__.py")
@@ -26,7 +25,7 @@ def user_owned(project: Path) -> dict[str, bytes]:
     return {
         path: data
         for path, data in files.items()
-        if path in USER_FILES or "/custom/" in path and not path.endswith("__init__.py")
+        if path in USER_FILES or ("/custom/" in path and not path.endswith("__init__.py"))
     }
 
 

@@ -12,9 +12,9 @@ from scaffold_metrics.manifests import (
     find_manifest,
     guess_indentation,
     read_deployment,
-    split_documents,
     with_metrics_port,
 )
+from scaffold_metrics.yamldocs import split_documents
 
 MULTI_DOC = """\
 # leading comment of the file

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 from pre_commit.clientlib import load_manifest
-
 from scaffold_helpers import MEMCACHED_V1, copy_crd, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
