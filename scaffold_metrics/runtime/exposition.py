@@ -54,5 +54,5 @@ def render_labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     """Render `{a="x",b="y"}` (empty string when there are no labels)."""
     if not names:
         return ""
-    parts = [f'{n}="{escape_label_value(v)}"' for n, v in zip(names, values)]
+    parts = [f'{n}="{escape_label_value(v)}"' for n, v in zip(names, values, strict=True)]
     return "{" + ",".join(parts) + "}"

@@ -52,8 +52,9 @@ class MetricFamilyDef:
         suffix = _OPENMETRICS_SUFFIX.get(self.type)
         if suffix is not None and not self.name.endswith(suffix):
             raise ValueError(f"{self.type.value} family {self.name!r} must end with {suffix}")
-        text_type = "gauge" if self.type in (MetricType.INFO, MetricType.STATESET) else self.type
-        text_type = MetricType(text_type).value
+        text_type = (
+            "gauge" if self.type in (MetricType.INFO, MetricType.STATESET) else self.type.value
+        )
         text = f"# HELP {self.name} {escape_help(self.help)}\n# TYPE {self.name} {text_type}\n"
         om_name = self.name[: -len(suffix)] if suffix else self.name
         om_help = escape_help(self.help).replace('"', '\\"')
@@ -65,7 +66,8 @@ class MetricFamilyDef:
         """Render one sample line (with its newline), valid in both formats."""
         if label_values:
             pairs = ",".join(
-                f'{n}="{escape_label_value(v)}"' for n, v in zip(self.label_names, label_values)
+                f'{n}="{escape_label_value(v)}"'
+                for n, v in zip(self.label_names, label_values, strict=True)
             )
             return f"{self.name}{{{pairs}}} {format_value(value)}\n"
         return f"{self.name} {format_value(value)}\n"

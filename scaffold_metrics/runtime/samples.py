@@ -14,7 +14,7 @@ from .families import MetricFamilyDef, Sample
 class SampleSet:
     """Samples of one object, in generation order, and the problems met while reading it."""
 
-    __slots__ = ("samples", "problems")
+    __slots__ = ("problems", "samples")
 
     def __init__(self) -> None:
         self.samples: list[Sample] = []
