@@ -166,6 +166,17 @@ def wait_for_query(
     raise AssertionError(f"query {promql!r} never matched; last result {result}; targets {targets}")
 
 
+def target_metadata(base_url: str) -> dict[str, dict[str, Any]]:
+    """Metric metadata Prometheus parsed from its targets: family name -> {type, help, ...}.
+
+    After an OpenMetrics scrape an info family appears under its bare name with type "info";
+    after a text 0.0.4 scrape it would be `<name>_info` with type "gauge".
+    """
+    answer = _get_json(f"{base_url}/api/v1/targets/metadata")
+    assert answer["status"] == "success", answer
+    return {m["metric"]: m for m in answer["data"]}
+
+
 def values_by(result: list[dict[str, Any]], label: str) -> dict[str, float]:
     """Map one label's value to the sample value, for easy assertions on a query result."""
     return {r["metric"].get(label, ""): float(r["value"][1]) for r in result}

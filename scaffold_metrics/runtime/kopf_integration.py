@@ -14,6 +14,10 @@ synced once a watch event (type not None) was seen for it, since kopf only strea
 the listing is over, or once `settle_seconds` have passed since startup (a quiet or empty
 cluster sends none). `/readyz` is 503 before the operator's startup handlers ran.
 
+Self-metrics: kopf owns the list and watch, so only `operator_metrics_watch_events_total`
+(watch events, not the initial listing), `..._objects` and `..._generator_errors_total` are
+recorded; the list/watch request counters and the last-sync gauge stay absent for these kinds.
+
 This is the only runtime module that imports kopf; nothing else imports it.
 """
 

@@ -164,6 +164,13 @@ def test_collector_readiness_rules() -> None:
     assert not fast.has_synced
     fast.on_event("MODIFIED", widget("a"))
     assert fast.has_synced
+    # an object being deleted (finalizers pending) still exists until its DELETED event
+    terminating = widget("a")
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    fast.on_event("MODIFIED", terminating)
+    assert len(fast.store) == 1
+    fast.on_event("DELETED", terminating)
+    assert len(fast.store) == 0
 
 
 def test_handlers_are_registered_in_the_given_registry() -> None:

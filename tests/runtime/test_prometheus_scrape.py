@@ -5,7 +5,13 @@ from __future__ import annotations
 from scaffold_metrics.runtime.selfmetrics import SelfMetrics
 from scaffold_metrics.runtime.server import start_metrics_server
 from scaffold_metrics.runtime.store import MetricsStore
-from tests.prom_helpers import query, running_prometheus, values_by, wait_for_query
+from tests.prom_helpers import (
+    query,
+    running_prometheus,
+    target_metadata,
+    values_by,
+    wait_for_query,
+)
 from tests.runtime.store_fakes import FakeCollector, WidgetGenerator, widget
 
 
@@ -39,8 +45,10 @@ def test_prometheus_scrapes_store_and_self_metrics() -> None:
                 "widget_spec_replicas",
                 lambda r: values_by(r, "name") == {"a": 4.0, hostile: 1.0},
             )
-            # Prometheus scraped without errors, in OpenMetrics (it asks for it first)
-            health = query(prom, "scrape_samples_scraped")
-            assert health and float(health[0]["value"][1]) > 0
+            # Prometheus negotiated OpenMetrics (it asks for it first): the info type survived
+            metadata = target_metadata(prom)
+            assert metadata["widget"]["type"] == "info"
+            assert metadata["widget_spec_replicas"]["type"] == "gauge"
+            assert metadata["operator_metrics_list_requests"]["type"] == "counter"
     finally:
         server.stop()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import weakref
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scaffold_metrics.runtime import MetricFamilyDef, MetricType, Sample
@@ -221,3 +223,14 @@ def test_concurrent_writers_and_readers_see_consistent_snapshots() -> None:
     for t in writers:
         t.join()
     assert not failures, failures[:3]
+
+
+def test_generator_errors_are_logged_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    store, sm = new_store()
+    with caplog.at_level(logging.WARNING, logger="scaffold_metrics.runtime.store"):
+        for i in range(50):
+            store.upsert(widget(f"bad{i}", explode=True))
+    assert errors(sm) == 50
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert "Widget default/bad0" in messages[0] and "generator exploded" in messages[0]
