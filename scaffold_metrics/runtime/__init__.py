@@ -9,11 +9,21 @@ from __future__ import annotations
 from .families import MetricFamilyDef, MetricType, Sample
 from .generator import MetricsGeneratorProtocol
 from .samples import SampleSet
+from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
+from .server import CollectorLike, MetricsServer, serve_metrics, start_metrics_server
+from .store import MetricsStore
 
 __all__ = [
+    "DEFAULT_SELF_METRICS",
+    "CollectorLike",
     "MetricFamilyDef",
     "MetricType",
     "MetricsGeneratorProtocol",
+    "MetricsServer",
+    "MetricsStore",
     "Sample",
     "SampleSet",
+    "SelfMetrics",
+    "serve_metrics",
+    "start_metrics_server",
 ]

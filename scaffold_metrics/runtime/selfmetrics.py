@@ -1,0 +1,163 @@
+"""Metrics about the runtime itself (`operator_metrics_*`): list/watch health, events, errors.
+
+A store that silently stops updating looks exactly like a quiet cluster, so the collectors and
+the store count what they do here and the server exposes it next to the resource metrics. Kept
+as a tiny lock-protected dict registry (not prometheus_client) so the runtime has no
+dependencies and renders through the same `MetricFamilyDef` code as every other family.
+
+Collectors call the `record_*` methods; the default instance `DEFAULT_SELF_METRICS` is used
+wherever none is injected (tests inject their own to stay isolated).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+
+from .families import MetricFamilyDef, MetricType
+
+LIST_REQUESTS = MetricFamilyDef(
+    "operator_metrics_list_requests_total",
+    "List requests sent to the API server, by kind and namespace ('' = all namespaces).",
+    MetricType.COUNTER,
+    ("kind", "namespace"),
+)
+LIST_FAILURES = MetricFamilyDef(
+    "operator_metrics_list_failures_total",
+    "List requests that failed, by kind and namespace ('' = all namespaces).",
+    MetricType.COUNTER,
+    ("kind", "namespace"),
+)
+WATCH_REQUESTS = MetricFamilyDef(
+    "operator_metrics_watch_requests_total",
+    "Watch requests started, by kind and namespace ('' = all namespaces).",
+    MetricType.COUNTER,
+    ("kind", "namespace"),
+)
+WATCH_FAILURES = MetricFamilyDef(
+    "operator_metrics_watch_failures_total",
+    "Watch requests that ended in an error, by kind and namespace ('' = all namespaces).",
+    MetricType.COUNTER,
+    ("kind", "namespace"),
+)
+WATCH_EVENTS = MetricFamilyDef(
+    "operator_metrics_watch_events_total",
+    "Watch events received, by kind and event type.",
+    MetricType.COUNTER,
+    ("kind", "type"),
+)
+GENERATOR_ERRORS = MetricFamilyDef(
+    "operator_metrics_generator_errors_total",
+    "Objects or values the metrics generator could not turn into samples, by kind.",
+    MetricType.COUNTER,
+    ("kind",),
+)
+LAST_SYNC = MetricFamilyDef(
+    "operator_metrics_last_sync_timestamp_seconds",
+    "Unix time of the last completed list of a kind in a namespace ('' = all namespaces).",
+    MetricType.GAUGE,
+    ("kind", "namespace"),
+)
+OBJECTS = MetricFamilyDef(
+    "operator_metrics_objects",
+    "Objects currently held in the metrics store, by kind.",
+    MetricType.GAUGE,
+    ("kind",),
+)
+
+SELF_FAMILIES: tuple[MetricFamilyDef, ...] = (
+    LIST_REQUESTS,
+    LIST_FAILURES,
+    WATCH_REQUESTS,
+    WATCH_FAILURES,
+    WATCH_EVENTS,
+    GENERATOR_ERRORS,
+    LAST_SYNC,
+    OBJECTS,
+)
+
+_Key = tuple[str, ...]
+
+
+def _ns(namespace: str | None) -> str:
+    return namespace or ""
+
+
+class SelfMetrics:
+    """Thread-safe counters and gauges about the runtime, rendered on every scrape.
+
+    Every method is cheap (one short lock) and never raises on odd label values, so the
+    collectors can call them from their hot loops.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[MetricFamilyDef, dict[_Key, float]] = {f: {} for f in SELF_FAMILIES}
+
+    def _add(self, family: MetricFamilyDef, key: _Key, amount: float) -> None:
+        series = self._values[family]
+        series[key] = series.get(key, 0.0) + amount
+
+    def record_list(self, kind: str, namespace: str | None, ok: bool) -> None:
+        """One list request for `kind` in `namespace` (None = all namespaces) ended."""
+        key = (kind, _ns(namespace))
+        with self._lock:
+            self._add(LIST_REQUESTS, key, 1)
+            self._add(LIST_FAILURES, key, 0 if ok else 1)
+
+    def record_watch(self, kind: str, namespace: str | None, ok: bool) -> None:
+        """One watch request was started (ok=True) or ended in an error (ok=False).
+
+        A failed watch counts as a request and a failure, so call it once per watch attempt:
+        with ok=False when the attempt failed, ok=True otherwise.
+        """
+        key = (kind, _ns(namespace))
+        with self._lock:
+            self._add(WATCH_REQUESTS, key, 1)
+            self._add(WATCH_FAILURES, key, 0 if ok else 1)
+
+    def record_event(self, kind: str, event_type: str) -> None:
+        """One watch event (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR...) was received."""
+        with self._lock:
+            self._add(WATCH_EVENTS, (kind, event_type), 1)
+
+    def record_sync(self, kind: str, namespace: str | None, timestamp: float | None = None) -> None:
+        """A list of `kind` in `namespace` completed at `timestamp` (default: now)."""
+        ts = time.time() if timestamp is None else timestamp
+        with self._lock:
+            self._values[LAST_SYNC][(kind, _ns(namespace))] = ts
+
+    def record_generator_errors(self, kind: str, count: int = 1) -> None:
+        """The generator failed on `count` objects or values of `kind` (called by the store)."""
+        with self._lock:
+            self._add(GENERATOR_ERRORS, (kind,), count)
+
+    def declare_kind(self, kind: str) -> None:
+        """Create the zero-valued generator error series of `kind` so rate() works from start."""
+        with self._lock:
+            self._add(GENERATOR_ERRORS, (kind,), 0)
+
+    def value(self, family: MetricFamilyDef, *label_values: str) -> float | None:
+        """Current value of one series (for tests and debugging); None when never recorded."""
+        with self._lock:
+            return self._values.get(family, {}).get(tuple(label_values))
+
+    def families(
+        self, objects: Mapping[str, int] | None = None
+    ) -> list[tuple[MetricFamilyDef, bytes]]:
+        """Each self family with its rendered sample lines; `objects` feeds the objects gauge."""
+        with self._lock:
+            snapshot = {f: dict(series) for f, series in self._values.items()}
+        if objects is not None:
+            snapshot[OBJECTS] = {(kind,): float(n) for kind, n in objects.items()}
+        out = []
+        for family in SELF_FAMILIES:
+            series = snapshot[family]
+            body = "".join(family.render_sample(k, v) for k, v in sorted(series.items()))
+            out.append((family, body.encode()))
+        return out
+
+
+DEFAULT_SELF_METRICS = SelfMetrics()
+"""The instance used wherever none is injected: collectors, stores and the server share it."""

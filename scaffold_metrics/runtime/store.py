@@ -1,0 +1,195 @@
+"""`MetricsStore`: the per-kind cache of pre-rendered exposition bytes, kube-state-metrics style.
+
+Objects are turned into sample lines once, when they change, and only those bytes are kept (not
+the object), per family and per object uid. A scrape is then one `b"".join` per family, without
+running any generator. The generator runs outside the lock; the lock only guards dict updates
+and the joins, so a scrape never sees half an update and never waits on a slow API call.
+
+One store per kind, shared by every collector (namespace) of that kind: `replace(objs, scope)`
+swaps only the objects of one namespace after a relist.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .families import MetricFamilyDef
+from .generator import MetricsGeneratorProtocol
+from .samples import SampleSet
+from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
+
+log = logging.getLogger(__name__)
+
+_LOG_INTERVAL_SECONDS = 60.0
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    """The store key of an object: its uid, or namespace/name when it has none (hand-made)."""
+    meta = obj.get("metadata") or {}
+    uid = meta.get("uid")
+    if uid:
+        return str(uid)
+    return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
+
+
+def object_scope(obj: Mapping[str, Any]) -> str | None:
+    """The namespace of an object (None for cluster-scoped ones)."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return str(ns) if ns else None
+
+
+# What an object leaves in the store: its namespace and its bytes for each family (by index,
+# only for families it has samples in).
+_Rendered = tuple[str | None, dict[int, bytes]]
+
+
+class MetricsStore:
+    """Per-kind store of rendered sample bytes: `upsert`/`delete`/`replace` in, `families` out."""
+
+    def __init__(
+        self,
+        generator: MetricsGeneratorProtocol,
+        *,
+        self_metrics: SelfMetrics | None = None,
+    ) -> None:
+        self.generator = generator
+        self.kind: str = generator.kind
+        self.families: tuple[MetricFamilyDef, ...] = tuple(generator.families)
+        self.self_metrics = self_metrics if self_metrics is not None else DEFAULT_SELF_METRICS
+        self.self_metrics.declare_kind(self.kind)
+        self._index: dict[MetricFamilyDef, int] = {f: i for i, f in enumerate(self.families)}
+        self._index_by_id: dict[int, int] = {id(f): i for i, f in enumerate(self.families)}
+        self._lock = threading.Lock()
+        # One dict per family: uid -> that object's lines of that family.
+        self._by_family: list[dict[str, bytes]] = [{} for _ in self.families]
+        # uid -> (namespace, indexes of families it has lines in), for delete and replace.
+        self._objects: dict[str, tuple[str | None, tuple[int, ...]]] = {}
+        self._log_lock = threading.Lock()
+        self._last_log = 0.0
+        self._suppressed = 0
+
+    # -- ingest ------------------------------------------------------------------------------
+
+    def upsert(self, obj: Mapping[str, Any]) -> None:
+        """Add or update one object (ADDED/MODIFIED): render it now, keep only its bytes."""
+        key = object_key(obj)
+        rendered = self._render(obj)
+        with self._lock:
+            self._put(key, rendered)
+
+    def delete(self, obj: Mapping[str, Any]) -> None:
+        """Remove one object (DELETED); unknown objects are ignored."""
+        key = object_key(obj)
+        with self._lock:
+            self._drop(key)
+
+    def replace(self, objs: Iterable[Mapping[str, Any]], scope: str | None) -> None:
+        """After a (re)list: make the objects of `scope` exactly `objs`, in one atomic swap.
+
+        `scope` is a namespace name, or None for all namespaces (and cluster-scoped kinds).
+        Objects of `scope` not in `objs` (deleted while disconnected) disappear; objects of
+        other namespaces are untouched.
+        """
+        fresh = [(object_key(o), self._render(o)) for o in objs]
+        with self._lock:
+            if scope is None:
+                for d in self._by_family:
+                    d.clear()
+                self._objects.clear()
+            else:
+                stale = [k for k, (ns, _) in self._objects.items() if ns == scope]
+                for key in stale:
+                    self._drop(key)
+            for key, rendered in fresh:
+                self._put(key, rendered)
+
+    def _put(self, key: str, rendered: _Rendered) -> None:
+        scope, lines = rendered
+        old = self._objects.get(key)
+        if old is not None:
+            for i in old[1]:
+                if i not in lines:
+                    self._by_family[i].pop(key, None)
+        for i, data in lines.items():
+            self._by_family[i][key] = data
+        self._objects[key] = (scope, tuple(lines))
+
+    def _drop(self, key: str) -> None:
+        old = self._objects.pop(key, None)
+        if old is not None:
+            for i in old[1]:
+                self._by_family[i].pop(key, None)
+
+    def _render(self, obj: Mapping[str, Any]) -> _Rendered:
+        """Run the generator once and render its samples; failures cost only their own lines."""
+        scope = object_scope(obj)
+        errors = 0
+        parts: dict[int, list[str]] = {}
+        try:
+            result = self.generator.generate(obj)
+            for sample in result:
+                try:
+                    i = self._index_by_id.get(id(sample.family))
+                    if i is None:
+                        i = self._index.get(sample.family)
+                    if i is None:
+                        raise ValueError(f"sample of undeclared family {sample.family.name!r}")
+                    if len(sample.label_values) != len(sample.family.label_names):
+                        raise ValueError(f"wrong label count for {sample.family.name}")
+                    line = sample.family.render_sample(sample.label_values, sample.value)
+                except Exception as exc:  # one bad sample must not stop the rest
+                    errors += 1
+                    self._log_error(obj, exc)
+                    continue
+                parts.setdefault(i, []).append(line)
+            if isinstance(result, SampleSet) and result.problems:
+                errors += len(result.problems)
+                self._log_error(obj, result.problems[0])
+        except Exception as exc:  # a raising generator costs only this object
+            errors += 1
+            parts = {}
+            self._log_error(obj, exc)
+        if errors:
+            self.self_metrics.record_generator_errors(self.kind, errors)
+        return scope, {i: "".join(lines).encode() for i, lines in parts.items()}
+
+    def _log_error(self, obj: Mapping[str, Any], error: object) -> None:
+        """Log generator trouble at most once a minute per store, with the suppressed count."""
+        now = time.monotonic()
+        with self._log_lock:
+            if self._last_log and now - self._last_log < _LOG_INTERVAL_SECONDS:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._last_log = self._suppressed, 0, now
+        meta = obj.get("metadata") or {}
+        log.warning(
+            "metrics generator error for %s %s/%s: %s (%d similar messages suppressed)",
+            self.kind,
+            meta.get("namespace") or "",
+            meta.get("name") or "",
+            error,
+            suppressed,
+        )
+
+    # -- scrape ------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._objects)
+
+    def family_bodies(self) -> list[tuple[MetricFamilyDef, bytes]]:
+        """Every family with the concatenated lines of all objects, from one consistent view."""
+        with self._lock:
+            bodies = [b"".join(d.values()) for d in self._by_family]
+        return list(zip(self.families, bodies, strict=True))
+
+    def write_to(self, out: list[bytes], *, openmetrics: bool = False) -> None:
+        """Append each family's header (emitted even with no samples) and body to `out`."""
+        for family, body in self.family_bodies():
+            out.append(family.openmetrics_header if openmetrics else family.text_header)
+            out.append(body)

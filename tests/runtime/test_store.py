@@ -1,0 +1,236 @@
+"""MetricsStore: ingest semantics, error isolation, no retained objects, consistent snapshots."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import weakref
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from scaffold_metrics.runtime import MetricFamilyDef, MetricType, Sample
+from scaffold_metrics.runtime.selfmetrics import GENERATOR_ERRORS, SelfMetrics
+from scaffold_metrics.runtime.store import MetricsStore
+from tests.prom_helpers import promtool_check
+from tests.runtime.store_fakes import WidgetGenerator, widget
+
+
+def new_store() -> tuple[MetricsStore, SelfMetrics]:
+    sm = SelfMetrics()
+    return MetricsStore(WidgetGenerator(), self_metrics=sm), sm
+
+
+def exposition(store: MetricsStore) -> bytes:
+    out: list[bytes] = []
+    store.write_to(out)
+    return b"".join(out)
+
+
+def series(store: MetricsStore) -> dict[tuple[str, str, str], float]:
+    """(sample name, namespace, name) -> value, parsed by prometheus_client."""
+    text = exposition(store)
+    promtool_check(text)
+    result = {}
+    for fam in text_string_to_metric_families(text.decode()):
+        for s in fam.samples:
+            key = (s.name, s.labels["namespace"], s.labels["name"])
+            assert key not in result, f"duplicate series {key}"
+            result[key] = s.value
+    return result
+
+
+def errors(sm: SelfMetrics) -> float | None:
+    return sm.value(GENERATOR_ERRORS, "Widget")
+
+
+def test_upsert_renders_every_family() -> None:
+    store, sm = new_store()
+    store.upsert(widget("a", replicas=3))
+    store.upsert(widget("b", namespace="other", replicas=0))
+    assert len(store) == 2
+    assert series(store) == {
+        ("widget_info", "default", "a"): 1,
+        ("widget_info", "other", "b"): 1,
+        ("widget_spec_replicas", "default", "a"): 3,
+        ("widget_spec_replicas", "other", "b"): 0,
+    }
+    assert errors(sm) == 0  # declared at zero so rate() works from the start
+
+
+def test_update_replaces_lines_and_drops_vanished_families() -> None:
+    store, _ = new_store()
+    store.upsert(widget("a", replicas=3))
+    store.upsert(widget("a", replicas=5))
+    assert series(store)[("widget_spec_replicas", "default", "a")] == 5
+    store.upsert(widget("a", replicas=None))
+    assert series(store) == {("widget_info", "default", "a"): 1}
+    assert len(store) == 1
+
+
+def test_delete_and_unknown_delete() -> None:
+    store, _ = new_store()
+    store.upsert(widget("a"))
+    store.upsert(widget("b"))
+    store.delete(widget("a"))
+    store.delete(widget("never-seen"))
+    assert len(store) == 1
+    assert {k[2] for k in series(store)} == {"b"}
+
+
+def test_key_is_uid_not_name() -> None:
+    store, _ = new_store()
+    store.upsert(widget("a", uid="1"))
+    store.delete(widget("a", uid="2"))  # a recreated object with the same name is another uid
+    assert len(store) == 1
+
+
+def test_empty_store_still_emits_headers() -> None:
+    store, _ = new_store()
+    text = exposition(store)
+    assert [f.name for f in text_string_to_metric_families(text.decode())] == [
+        "widget_info",
+        "widget_spec_replicas",
+    ]
+    promtool_check(text)
+
+
+def test_replace_only_touches_its_scope() -> None:
+    store, _ = new_store()
+    store.upsert(widget("a1", namespace="a"))
+    store.upsert(widget("a2", namespace="a"))
+    store.upsert(widget("b1", namespace="b"))
+    # relist of namespace a: a1 was deleted while disconnected, a3 is new, a2 changed
+    store.replace([widget("a2", namespace="a", replicas=7), widget("a3", namespace="a")], "a")
+    got = series(store)
+    assert {(k[1], k[2]) for k in got} == {("a", "a2"), ("a", "a3"), ("b", "b1")}
+    assert got[("widget_spec_replicas", "a", "a2")] == 7
+    assert len(store) == 3
+
+
+def test_replace_cluster_scope_replaces_everything() -> None:
+    store, _ = new_store()
+    store.upsert(widget("a1", namespace="a"))
+    store.upsert(widget("b1", namespace="b"))
+    store.replace([widget("c1", namespace="c")], None)
+    assert {k[2] for k in series(store)} == {"c1"}
+    store.replace([], None)
+    assert len(store) == 0
+
+
+def test_raising_generator_costs_only_that_object() -> None:
+    store, sm = new_store()
+    store.upsert(widget("good", replicas=2))
+    store.upsert(widget("bad", replicas=2))
+    store.upsert(widget("bad", replicas=2, explode=True))  # its old lines must go too
+    assert {k[2] for k in series(store)} == {"good"}
+    assert errors(sm) == 1
+    assert len(store) == 2  # still known, so a later DELETED or relist removes it
+    store.delete(widget("bad"))
+    assert len(store) == 1
+
+
+def test_problems_are_counted_and_cost_only_their_series() -> None:
+    store, sm = new_store()
+    store.upsert(widget("a", replicas="three"))
+    assert series(store) == {("widget_info", "default", "a"): 1}
+    assert errors(sm) == 1
+    store.replace([widget("a", replicas="x"), widget("b", replicas=[1])], "default")
+    assert errors(sm) == 3
+
+
+def test_bad_samples_are_counted_not_rendered() -> None:
+    stray = MetricFamilyDef("stray_family", "Not declared.", MetricType.GAUGE, ())
+
+    class Sloppy(WidgetGenerator):
+        def generate(self, obj: Any) -> Any:
+            fam = WidgetGenerator.families[1]
+            return [
+                Sample(stray, (), 1),  # family not in `families`
+                Sample(fam, ("only-one",), 1),  # wrong label count
+                Sample(fam, ("ns", "n"), "NaN?"),  # type: ignore[arg-type]  # not a number
+                Sample(fam, ("ns", "ok"), 4),
+            ]
+
+    sm = SelfMetrics()
+    store = MetricsStore(Sloppy(), self_metrics=sm)
+    store.upsert(widget("x"))
+    assert series(store) == {("widget_spec_replicas", "ns", "ok"): 4}
+    assert sm.value(GENERATOR_ERRORS, "Widget") == 3
+
+
+def test_hostile_label_values_cannot_forge_samples() -> None:
+    store, _ = new_store()
+    hostile = 'x"} 1\n# HELP widget_info fake\nwidget_info{namespace="evil",name="e"} 1\n\\'
+    store.upsert(widget(hostile, namespace='n"s\\', replicas=1))
+    got = series(store)
+    assert len(got) == 2
+    assert ("widget_info", 'n"s\\', hostile) in got
+    assert all(k[1] != "evil" for k in got)
+
+
+class _Obj(dict):  # type: ignore[type-arg]  # a dict subclass can be weakly referenced
+    pass
+
+
+def test_store_keeps_no_reference_to_objects() -> None:
+    store, _ = new_store()
+    obj = _Obj(widget("a", replicas=2))
+    ref = weakref.ref(obj)
+    store.upsert(obj)
+    store.replace([obj], "default")
+    del obj
+    gc.collect()
+    assert ref() is None
+    for per_family in store._by_family:
+        assert all(isinstance(v, bytes) for v in per_family.values())
+
+
+def test_concurrent_writers_and_readers_see_consistent_snapshots() -> None:
+    """Every snapshot has an info line for exactly the objects with a replicas line."""
+    store, _ = new_store()
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def writer(ns: str) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            objs = [widget(f"w{j}", namespace=ns, replicas=i) for j in range(i % 7)]
+            store.replace(objs, ns)
+            store.upsert(widget("extra", namespace=ns, replicas=i))
+            store.delete(widget("extra", namespace=ns))
+
+    def reader() -> None:
+        for _ in range(300):
+            bodies = dict(store.family_bodies())
+            info = {line.split(b"}")[0] for line in bodies[store.families[0]].splitlines()}
+            reps = {line.split(b"}")[0] for line in bodies[store.families[1]].splitlines()}
+            info = {x.replace(b"widget_info", b"") for x in info}
+            reps = {x.replace(b"widget_spec_replicas", b"") for x in reps}
+            if info != reps:
+                failures.append(f"{info} != {reps}")
+
+    writers = [threading.Thread(target=writer, args=(ns,)) for ns in ("a", "b", "c")]
+    readers = [threading.Thread(target=reader) for _ in range(4)]
+    for t in writers + readers:
+        t.start()
+    for t in readers:
+        t.join()
+    stop.set()
+    for t in writers:
+        t.join()
+    assert not failures, failures[:3]
+
+
+def test_generator_errors_are_logged_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    store, sm = new_store()
+    with caplog.at_level(logging.WARNING, logger="scaffold_metrics.runtime.store"):
+        for i in range(50):
+            store.upsert(widget(f"bad{i}", explode=True))
+    assert errors(sm) == 50
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert "Widget default/bad0" in messages[0] and "generator exploded" in messages[0]
