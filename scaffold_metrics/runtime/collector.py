@@ -180,31 +180,37 @@ class Collector:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.resource_version is None:
-                    self._relist()
-                self._watch()
-            except _Stopped:
-                break
-            except ApiError as exc:
-                if self._stop.is_set():
-                    break
-                if exc.expired:
-                    self._on_expired(exc)
-                    continue
+        try:
+            while not self._stop.is_set():
+                self._step()
+        except _Stopped:
+            pass
+        finally:
+            self._set_response(None)
+
+    def _step(self) -> None:
+        """One LIST (when needed) and one WATCH; every failure ends in a decision, not a crash."""
+        try:
+            if self.resource_version is None:
+                self._relist()
+            self._watch()
+        except ApiError as exc:
+            self._check_stopped()
+            if exc.expired:
+                self._on_expired(exc)
+            else:
                 self._on_error(exc)
-            except WatchIdle as exc:
-                log.debug("%s: %s; resuming from %s", self.describe(), exc, self.resource_version)
-            except WatchDisconnected as exc:
-                if self._stop.is_set():
-                    break
-                self._on_error(exc)
-            except Exception as exc:
-                if self._stop.is_set():
-                    break
-                log.exception("%s: unexpected error", self.describe())
-                self._on_error(exc)
+        except WatchIdle as exc:
+            log.debug("%s: %s; resuming from %s", self.describe(), exc, self.resource_version)
+        except WatchDisconnected as exc:
+            self._check_stopped()
+            self._on_error(exc)
+        except _Stopped:
+            raise
+        except Exception as exc:
+            self._check_stopped()
+            log.exception("%s: unexpected error", self.describe())
+            self._on_error(exc)
 
     def _set_response(self, resp: Response | None) -> None:
         with self._lock:
