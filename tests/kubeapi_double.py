@@ -597,7 +597,9 @@ class _Handler(BaseHTTPRequestHandler):
                 wake = min(deadline, next_bookmark if bookmarks else deadline)
                 if d._stall_until > now:
                     wake = min(deadline, d._stall_until)
-                elif not d._history or d._history[-1].rv <= last:
+                elif d._drop_generation == generation and (
+                    not d._history or d._history[-1].rv <= last
+                ):
                     d._cond.wait(max(0.0, wake - now))
                 if d._drop_generation != generation:
                     self._abort()
@@ -611,7 +613,8 @@ class _Handler(BaseHTTPRequestHandler):
                     pending = d._history[idx:]
             if stalled:
                 with d._cond:
-                    d._cond.wait(max(0.0, min(deadline, d._stall_until) - time.monotonic()))
+                    if d._drop_generation == generation:
+                        d._cond.wait(max(0.0, min(deadline, d._stall_until) - time.monotonic()))
                     if d._drop_generation != generation:
                         self._abort()
                         return
