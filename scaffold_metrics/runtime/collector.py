@@ -127,6 +127,7 @@ class Collector:
         self._lock = threading.Lock()
         self._response: Response | None = None
         self._failures = 0
+        self._expiries = 0  # 410s since a watch last delivered anything
         self._last_logged: dict[str, float] = {}
 
     # -- public ---------------------------------------------------------------------------
@@ -201,6 +202,7 @@ class Collector:
             else:
                 self._on_error(exc)
         except WatchIdle as exc:
+            self.self_metrics.record_watch(self.kind, self.scope_label, False)
             log.debug("%s: %s; resuming from %s", self.describe(), exc, self.resource_version)
         except WatchDisconnected as exc:
             self._check_stopped()
@@ -272,6 +274,7 @@ class Collector:
             ):
                 self._check_stopped()
                 received += 1
+                self._expiries = 0
                 self._apply(event)
         except (ApiError, WatchDisconnected):
             self.self_metrics.record_watch(self.kind, self.scope_label, False)
@@ -280,8 +283,10 @@ class Collector:
         self.self_metrics.record_watch(self.kind, self.scope_label, True)
         if received:
             self._failures = 0
+            self._expiries = 0
         elif time.monotonic() - started < 1.0:
             # A stream that ends at once with nothing in it must not turn into a busy loop.
+            self._failures += 1
             self._sleep_backoff()
 
     def _apply(self, event: Mapping[str, Any]) -> None:
@@ -309,9 +314,9 @@ class Collector:
             exc.message,
         )
         self.resource_version = None
-        self._failures += 1
-        if self._failures > 1:  # two expiries in a row: do not hammer the server
-            self._sleep_backoff()
+        self._expiries += 1
+        if self._expiries > 1:  # list, then 410 again at once: do not hammer the server
+            self._sleep_backoff(self._expiries - 1)
 
     def _on_error(self, exc: Exception) -> None:
         self._failures += 1
@@ -337,8 +342,10 @@ class Collector:
             )
         return type(exc).__name__, f"{self.describe()}: {exc}"
 
-    def _sleep_backoff(self) -> None:
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** min(self._failures, 30))
+    def _sleep_backoff(self, attempt: int | None = None) -> None:
+        """Sleep with full jitter: uniform(0, min(cap, base * 2**attempt)); wakes on stop()."""
+        attempt = self._failures if attempt is None else attempt
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** min(attempt, 30))
         if self._stop.wait(random.uniform(0, ceiling)):
             raise _Stopped
 

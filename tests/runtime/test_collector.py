@@ -240,7 +240,9 @@ def test_follows_added_modified_deleted(kube: Backend, running: Any) -> None:
 def test_resume_after_server_ends_watch_uses_last_bookmark_rv(kube: Backend, running: Any) -> None:
     double = need_double(kube)
     kube.create(make_obj(MEMCACHED, "a", "default"))
+    metrics = RecordingSelfMetrics()
     col = memcached_collector(kube, "default", watch_timeout=(1, 1))
+    col.self_metrics = metrics
     running(col)
     assert col.wait_for_sync(10)
     list_rv = double.list_requests()[0]
@@ -253,7 +255,9 @@ def test_resume_after_server_ends_watch_uses_last_bookmark_rv(kube: Backend, run
     assert watches[-1].query["resourceVersion"] == later_rv  # resumed from the bookmark RV
     assert len(double.list_requests()) == 1, "resuming must not relist"
     assert list_rv.status == 200
-    assert col.store.__len__() == 1
+    assert len(col.store) == 1
+    assert ("watch", "Memcached", "default", True) in metrics.calls
+    assert ("event", "Memcached", "BOOKMARK") in metrics.calls
 
 
 def test_410_inside_watch_relists_and_drops_objects_deleted_meanwhile(
@@ -302,7 +306,9 @@ def test_expired_continue_token_relists_from_scratch(kube: Backend, running: Any
 def test_dropped_connection_resumes_from_last_rv(kube: Backend, running: Any) -> None:
     double = need_double(kube)
     store = FakeStore()
+    metrics = RecordingSelfMetrics()
     col = memcached_collector(kube, None, store)
+    col.self_metrics = metrics
     running(col)
     assert col.wait_for_sync(10)
     kube.create(make_obj(MEMCACHED, "a", "default"))
@@ -314,6 +320,7 @@ def test_dropped_connection_resumes_from_last_rv(kube: Backend, running: Any) ->
     kube.create(make_obj(MEMCACHED, "b", "default"))
     eventually(lambda: store.names() == {"default/a", "default/b"})
     assert len(double.list_requests()) == 1
+    assert ("watch", "Memcached", "", False) in metrics.calls
 
 
 def test_stalled_watch_reconnects_after_idle_timeout(kube: Backend, running: Any) -> None:
