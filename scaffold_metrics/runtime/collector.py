@@ -371,7 +371,8 @@ def new_collectors(
     kubeconfig). `namespaces` empty, None or `[""]` means one cluster-wide watch. `generator`
     is a MetricsGenerator class or instance; its `plural` and `namespaced` attributes pick the
     resource. Cluster-scoped kinds always get one cluster-wide collector. All collectors share
-    `store`, by default one new `MetricsStore(generator)`. `options` go to `Collector`.
+    `store`, by default one new `MetricsStore(generator)`; `self_metrics` defaults to the
+    store's own `self_metrics` registry when it has one. `options` go to `Collector`.
     """
     if client is None:
         client = load_api_client()
@@ -380,7 +381,13 @@ def new_collectors(
     if store is None:
         # Imported lazily (and by name) so collectors work without the store module loaded.
         store_module = importlib.import_module(".store", __package__)
-        store = store_module.MetricsStore(instance)
+        if self_metrics is None:
+            store = store_module.MetricsStore(instance)
+        else:
+            store = store_module.MetricsStore(instance, self_metrics=self_metrics)
+    if self_metrics is None:
+        # Report into the registry the store reports into, when it has one.
+        self_metrics = getattr(store, "self_metrics", None)
     requested = list(dict.fromkeys(namespaces or ()))
     scopes: list[str | None]
     if not getattr(instance, "namespaced", True) or not requested or "" in requested:

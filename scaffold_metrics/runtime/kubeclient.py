@@ -92,9 +92,11 @@ class Response:
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
+        self._complete = False
 
     def read_all(self) -> bytes:
         data = self._raw.read()
+        self._complete = True
         return data if isinstance(data, bytes) else bytes(data or b"")
 
     def iter_lines(self) -> Iterator[bytes]:
@@ -108,6 +110,7 @@ class Response:
             for line in lines:
                 if line.strip():
                     yield line
+        self._complete = True
         if pending.strip():
             yield pending
 
@@ -119,9 +122,10 @@ class Response:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
-        """Give the connection back, or drop it when the body was not read to the end."""
+        """Give the connection back for reuse, or drop it when the body was not read to the end."""
         try:
-            self._raw.close()
+            if not self._complete:
+                self._raw.close()
             self._raw.release_conn()
         except Exception:  # closing a broken connection must never raise
             pass
