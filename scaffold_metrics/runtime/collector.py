@@ -9,7 +9,6 @@ full jitter and tells people, at a bounded rate, which permission or CRD is miss
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 import threading
@@ -18,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .kubeclient import ApiError, Response, load_api_client, resource_path
+from .selfmetrics import SelfMetrics
+from .store import MetricsStore
 from .watch import WatchDisconnected, WatchIdle, list_all, watch_events
 
 __all__ = [
@@ -379,12 +380,8 @@ def new_collectors(
     instance = generator() if isinstance(generator, type) else generator
     group, _, version = api.rpartition("/")
     if store is None:
-        # Imported lazily (and by name) so collectors work without the store module loaded.
-        store_module = importlib.import_module(".store", __package__)
-        if self_metrics is None:
-            store = store_module.MetricsStore(instance)
-        else:
-            store = store_module.MetricsStore(instance, self_metrics=self_metrics)
+        registry = self_metrics if isinstance(self_metrics, SelfMetrics) else None
+        store = MetricsStore(instance, self_metrics=registry)
     if self_metrics is None:
         # Report into the registry the store reports into, when it has one.
         self_metrics = getattr(store, "self_metrics", None)

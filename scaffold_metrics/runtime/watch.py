@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import urllib3.exceptions
-
 from .kubeclient import ApiError, Response, open_get
 
 
@@ -48,6 +46,8 @@ def list_all(
     The resourceVersion of the first page is the snapshot every later page was read at, and
     therefore the one to start watching from.
     """
+    from urllib3 import exceptions as http_errors  # the kubernetes client's transport
+
     items: list[dict[str, Any]] = []
     resource_version = ""
     token = ""
@@ -58,13 +58,13 @@ def list_all(
             query.append(("continue", token))
         try:
             resp = open_get(api_client, path, query, timeout)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except (http_errors.HTTPError, OSError) as exc:
             raise WatchDisconnected(f"list {path}: {exc}") from exc
         if on_open is not None:
             on_open(resp)
         try:
             body = resp.read_all()
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except (http_errors.HTTPError, OSError) as exc:
             raise WatchDisconnected(f"list {path}: {exc}") from exc
         finally:
             resp.close()
@@ -95,6 +95,8 @@ def watch_events(
     Bookmarks are requested and yielded like any event (their RV is where to resume). An ERROR
     event raises `ApiError` (410 Expired included: the server says so inside a 200 stream).
     """
+    from urllib3 import exceptions as http_errors  # the kubernetes client's transport
+
     query = [
         ("watch", "1"),
         ("resourceVersion", resource_version),
@@ -103,9 +105,9 @@ def watch_events(
     ]
     try:
         resp = open_get(api_client, path, query, (connect_timeout, idle_timeout))
-    except urllib3.exceptions.ReadTimeoutError as exc:
+    except http_errors.ReadTimeoutError as exc:
         raise WatchIdle(f"watch {path}: no response headers in {idle_timeout}s") from exc
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+    except (http_errors.HTTPError, OSError) as exc:
         raise WatchDisconnected(f"watch {path}: {exc}") from exc
     if on_open is not None:
         on_open(resp)
@@ -118,9 +120,9 @@ def watch_events(
                 obj = event.get("object")
                 raise ApiError.from_status_object(obj if isinstance(obj, dict) else {})
             yield event
-    except (TimeoutError, urllib3.exceptions.ReadTimeoutError) as exc:
+    except (TimeoutError, http_errors.ReadTimeoutError) as exc:
         raise WatchIdle(f"watch {path}: nothing received for {idle_timeout}s") from exc
-    except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+    except (http_errors.HTTPError, OSError, ValueError) as exc:
         raise WatchDisconnected(f"watch {path}: {exc}") from exc
     finally:
         if on_open is not None:

@@ -481,18 +481,14 @@ def test_new_collectors_without_client_loads_kubeconfig(
 ) -> None:
     double = need_double(kube)
     config = tmp_path / "kubeconfig"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
+    config.write_text(textwrap.dedent(f"""\
             apiVersion: v1
             kind: Config
             clusters: [{{name: t, cluster: {{server: "{double.url}"}}}}]
             users: [{{name: u, user: {{token: abc}}}}]
             contexts: [{{name: c, context: {{cluster: t, user: u}}}}]
             current-context: c
-            """
-        )
-    )
+            """))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KUBECONFIG", str(config))
     kube.create(make_obj(MEMCACHED, "m", "a"))

@@ -277,8 +277,7 @@ def test_accepts_gzip(value: str | None, expected: bool) -> None:
 
 
 def test_serve_metrics_stops_collectors_on_sigterm(tmp_path: object) -> None:
-    script = textwrap.dedent(
-        """
+    script = textwrap.dedent("""
         import sys
         from scaffold_metrics.runtime.server import serve_metrics
         from scaffold_metrics.runtime.store import MetricsStore
@@ -293,8 +292,7 @@ def test_serve_metrics_stops_collectors_on_sigterm(tmp_path: object) -> None:
         serve_metrics([Loud(MetricsStore(WidgetGenerator()))], port=int(sys.argv[1]),
                       host="127.0.0.1")
         print("returned", flush=True)
-        """
-    )
+        """)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
