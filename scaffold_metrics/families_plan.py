@@ -30,6 +30,20 @@ LABELS_PATH = ("metadata", "labels")
 CONDITIONS_PATH = ("status", "conditions")
 _SIMPLE_JSONPATH = re.compile(r"^\.?[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$")
 _LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+# promtool's lint (`promtool check metrics`) rejects these name tokens: abbreviated units,
+# non-base units (with or without an SI prefix), and the family's own type name.
+_UNIT_ABBREVIATIONS = frozenset(
+    {"s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "tb", "pb", "m", "h", "d"}
+)
+_BASE_UNITS = ("amperes", "bytes", "celsius", "grams", "joules", "kelvin", "meters", "metres")
+_BASE_UNITS += ("seconds", "volts")
+_OTHER_UNITS = ("minutes", "hours", "days", "weeks", "kelvins", "fahrenheit", "rankine", "inches")
+_OTHER_UNITS += ("yards", "miles", "bits", "calories", "pounds", "ounces")
+_UNIT_PREFIXES = ("pico", "nano", "micro", "milli", "centi", "deci", "deca", "hecto", "kilo")
+_UNIT_PREFIXES += ("kibi", "mega", "mibi", "giga", "gibi", "tera", "tebi", "peta", "pebi")
+_NON_BASE_UNITS = frozenset(
+    {p + u for p in ("", *_UNIT_PREFIXES) for u in (*_BASE_UNITS, *_OTHER_UNITS)} - set(_BASE_UNITS)
+)
 _READER = {
     sch.NUMBER: "number",
     sch.BOOL: "bool",
@@ -89,8 +103,27 @@ def _column_path(json_path: str) -> tuple[str, ...] | None:
 
 
 def label_name_for_key(key: str) -> str:
-    """`app.kubernetes.io/name` → `label_app_kubernetes_io_name` (as kube-state-metrics does)."""
-    return "label_" + _LABEL_CHARS.sub("_", key)
+    """`app.kubernetes.io/name` → `label_app_kubernetes_io_name` (lower case: promtool lints
+    camelCase label names)."""
+    return "label_" + _LABEL_CHARS.sub("_", key).lower()
+
+
+def lint_safe_name(name: str, metric_type: str) -> str:
+    """`name` without the tokens promtool's lint rejects, each merged into its neighbour.
+
+    `..._through_s_ms_deny` → `..._throughsms_deny`, `..._timeout_minutes` → `..._timeoutminutes`,
+    a gauge's `..._gauge_...` likewise. The first token is never flagged by promtool.
+    """
+    text_type = "counter" if metric_type == "counter" else "gauge"
+    tokens = name.split("_")
+    out = tokens[:1]
+    for token in tokens[1:]:
+        bad = token in _UNIT_ABBREVIATIONS or token in _NON_BASE_UNITS or token == text_type
+        if bad and out and token:
+            out[-1] += token
+        else:
+            out.append(token)
+    return "_".join(out)
 
 
 class _Planner:
@@ -320,7 +353,7 @@ class _Planner:
         return FamilyChoice(tuple(planned), tuple(self.left_out))
 
     def metric_type(self, c: _Candidate, requested: tuple[str, int | None] | None) -> str:
-        default = {"info": "info", "labels": "info", "enum": "stateset"}.get(c.value, "gauge")
+        default = {"info": "info", "enum": "stateset"}.get(c.value, "gauge")
         if requested is None:
             return default
         wanted, line = requested
@@ -345,7 +378,7 @@ class _Planner:
             if problem:
                 raise _config_error(self.config, f"rename of {c.dotted}: {name!r} {problem}", line)
             return name
-        name = self.base_name(c)
+        name = lint_safe_name(self.base_name(c), metric_type)
         if c.value not in ("info", "labels") and name.endswith(RESERVED_SUFFIXES):
             name += "_value"
         if metric_type == "counter":
@@ -371,8 +404,6 @@ class _Planner:
             return "must end with _total (a counter)"
         if metric_type not in ("counter", "info") and name.endswith(RESERVED_SUFFIXES):
             return f"ends with a suffix reserved for other types ({', '.join(RESERVED_SUFFIXES)})"
-        if metric_type == "info" and c.value == "labels" and name.endswith("_total"):
-            return "ends with _total"
         return ""
 
     def extra_labels(self, c: _Candidate, name: str) -> tuple[str, ...]:
