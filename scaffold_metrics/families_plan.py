@@ -35,12 +35,54 @@ _LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _UNIT_ABBREVIATIONS = frozenset(
     {"s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "tb", "pb", "m", "h", "d"}
 )
-_BASE_UNITS = ("amperes", "bytes", "celsius", "grams", "joules", "kelvin", "meters", "metres")
-_BASE_UNITS += ("seconds", "volts")
-_OTHER_UNITS = ("minutes", "hours", "days", "weeks", "kelvins", "fahrenheit", "rankine", "inches")
-_OTHER_UNITS += ("yards", "miles", "bits", "calories", "pounds", "ounces")
-_UNIT_PREFIXES = ("pico", "nano", "micro", "milli", "centi", "deci", "deca", "hecto", "kilo")
-_UNIT_PREFIXES += ("kibi", "mega", "mibi", "giga", "gibi", "tera", "tebi", "peta", "pebi")
+_BASE_UNITS = [
+    "amperes",
+    "bytes",
+    "celsius",
+    "grams",
+    "joules",
+    "kelvin",
+    "meters",
+    "metres",
+    "seconds",
+    "volts",
+]
+_OTHER_UNITS = [
+    "minutes",
+    "hours",
+    "days",
+    "weeks",
+    "kelvins",
+    "fahrenheit",
+    "rankine",
+    "inches",
+    "yards",
+    "miles",
+    "bits",
+    "calories",
+    "pounds",
+    "ounces",
+]
+_UNIT_PREFIXES = [
+    "pico",
+    "nano",
+    "micro",
+    "milli",
+    "centi",
+    "deci",
+    "deca",
+    "hecto",
+    "kilo",
+    "kibi",
+    "mega",
+    "mibi",
+    "giga",
+    "gibi",
+    "tera",
+    "tebi",
+    "peta",
+    "pebi",
+]
 _NON_BASE_UNITS = frozenset(
     {p + u for p in ("", *_UNIT_PREFIXES) for u in (*_BASE_UNITS, *_OTHER_UNITS)} - set(_BASE_UNITS)
 )
