@@ -224,6 +224,7 @@ class _Planner:
         self.offer(_Candidate(CREATED_PATH, "timestamp", "every kind", mandatory=True))
         self.check_excludes()
         self.explicit_includes()
+        self.configured_fields()
         conditions, _ = sch.find(self.root, CONDITIONS_PATH)
         if conditions is not None:
             if conditions.kind == sch.CONDITIONS:
@@ -307,6 +308,16 @@ class _Planner:
                     + (", select a field below it" if found.kind == sch.UNKNOWN else ""),
                     entry.line,
                 )
+
+    def configured_fields(self) -> None:
+        """A field the config renames or retypes is wanted: plan it whatever the cap or depth."""
+        for dotted in sorted({*self.kind_config.rename, *self.kind_config.types}):
+            path = tuple(dotted.split("."))
+            if path[0] == "metadata" or _under(path, self.kind_config.exclude):
+                continue
+            found, _ = sch.find(self.root, path)
+            if found is not None:
+                self.from_field(found, f"configured ({dotted})", mandatory=True)
 
     def printer_columns(self) -> None:
         for column in self.version.printer_columns:
