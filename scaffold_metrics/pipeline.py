@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .config import ProjectConfig
+from .config import ProjectConfig, config_path
 from .crd import load_crds
 from .errors import UsageError
 from .manifests import find_manifest, read_deployment, with_metrics_port
+from .metric_config import parse_metrics_config
 from .plan import MetricsPlan, PlanOptions, plan_metrics
 from .render import RenderedFile, render_python, render_template
 
@@ -52,7 +53,9 @@ def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
     """Load, plan and render everything `config` asks for, writing nothing."""
     loaded = load_crds(Path(os.path.normpath(root / p)) for p in config.crds)
     sources = {crd.name: relative_path(crd.file, root) for crd in loaded.crds}
-    plan = plan_metrics(loaded.crds, PlanOptions(versions=config.versions), sources)
+    metrics = parse_metrics_config(config.extra.get("metrics"), config_path(root))
+    options = PlanOptions(versions=config.versions, metrics=metrics)
+    plan = plan_metrics(loaded.crds, options, sources)
     package = _package_path(config.package)
     import_path = ".".join(package.parts)
     source_list = sorted(set(sources.values()))
