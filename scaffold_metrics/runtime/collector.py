@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from .kubeclient import ApiError, Response, load_api_client, resource_path
@@ -25,7 +25,6 @@ __all__ = [
     "Collector",
     "NullSelfMetrics",
     "SelfMetricsProtocol",
-    "StoreProtocol",
     "load_api_client",
     "new_collectors",
 ]
@@ -34,18 +33,6 @@ log = logging.getLogger("scaffold_metrics.runtime")
 
 ALL_NAMESPACES_LABEL = ""
 """The `namespace` passed to self-metrics by a cluster-wide collector."""
-
-
-class StoreProtocol(Protocol):
-    """What a collector needs of `MetricsStore` (`scaffold_metrics.runtime.store`)."""
-
-    def upsert(self, obj: Mapping[str, Any]) -> None: ...
-
-    def delete(self, obj: Mapping[str, Any]) -> None: ...
-
-    def replace(self, objs: Iterable[Mapping[str, Any]], scope: str | None) -> None: ...
-
-    def __len__(self) -> int: ...
 
 
 class SelfMetricsProtocol(Protocol):
@@ -91,7 +78,7 @@ class Collector:
         plural: str,
         kind: str,
         namespace: str | None,
-        store: StoreProtocol,
+        store: MetricsStore,
         self_metrics: SelfMetricsProtocol | None = None,
         *,
         page_size: int = 500,
@@ -362,7 +349,7 @@ def new_collectors(
     kind: str,
     generator: Any,
     *,
-    store: StoreProtocol | None = None,
+    store: MetricsStore | None = None,
     self_metrics: SelfMetricsProtocol | None = None,
     **options: Any,
 ) -> list[Collector]:
