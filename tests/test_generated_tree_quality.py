@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from scaffold_helpers import CORPUS, MEMCACHED_V1, copy_crd, run_cli
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,6 +13,7 @@ import gzip
 import logging
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,6 +178,14 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     owner: MetricsServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A scraper that hangs up early (scrape timeout) is routine, not a traceback on stderr."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.debug("client %s disconnected: %s", client_address, error)
+            return
+        log.exception("error serving %s", client_address)
 
 
 class _Server6(_Server):

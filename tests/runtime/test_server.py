@@ -327,3 +327,26 @@ def test_serve_metrics_stops_collectors_on_sigterm(tmp_path: object) -> None:
             proc.kill()
     assert proc.returncode == 0, err
     assert out == b"stopped\nreturned\n"
+
+
+def test_scraper_hanging_up_early_leaves_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    store = MetricsStore(WidgetGenerator(), self_metrics=SelfMetrics())
+    for i in range(40_000):
+        store.upsert(widget(f"w-{i}", replicas=i))
+    server = start_metrics_server([FakeCollector(store)], port=0, host="127.0.0.1")
+    try:
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", server.port)) as conn:
+                conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                conn.recv(100)
+                conn.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+        time.sleep(0.5)
+        ok = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        ok.request("GET", "/healthz")
+        assert ok.getresponse().status == 200
+        ok.close()
+    finally:
+        server.stop()
+    assert "Traceback" not in capfd.readouterr().err
