@@ -337,18 +337,21 @@ class _Planner:
                 self.leave(found.dotted, f"{label}: {found.kind} field")
 
     def defaults(self) -> None:
+        """Fields two levels deep, offered so that the cap keeps the most telling first: the
+        observed state (`status`) before the desired one (`spec`), shallow before nested."""
+        wanted: list[tuple[int, int, sch.SchemaField]] = []
         for field in sch.walk(self.root):
             depth = len(field.path) - 1
             if field.path == CONDITIONS_PATH or field.path in self.seen:
                 continue
-            if field.kind == sch.OBJECT:
-                continue
-            if field.kind in (sch.STRING,):
+            if field.kind in (sch.OBJECT, sch.STRING):
                 continue
             if depth > DEFAULT_DEPTH:
                 if field.kind in _READER:
                     self.leave(field.dotted, f"deeper than {DEFAULT_DEPTH} levels: include it")
                 continue
+            wanted.append((depth, 0 if field.path[0] == "status" else 1, field))
+        for depth, _rank, field in sorted(wanted, key=lambda w: (w[0], w[1])):
             where = field.path[0] if depth == 1 else f"nested {field.path[0]}"
             if not self.from_field(field, f"{where} field"):
                 kind = {sch.UNKNOWN: "schema-less (preserve-unknown-fields)"}.get(

@@ -78,6 +78,16 @@ def test_huge_schema_is_capped_and_explains_what_it_left_out() -> None:
     )
     reasons = " ".join(o.reason for o in choice.left_out)
     assert "over the cap of 40" in reasons and "deeper than 2 levels" in reasons
+    # The cap keeps the observed state: every top-level status gauge survives it.
+    sources = {f.source for f in kind.families}
+    assert {
+        "status.replicas",
+        "status.shards",
+        "status.unavailableReplicas",
+        "status.updatedReplicas",
+    } <= sources
+    capped = [o.path for o in choice.left_out if "over the cap" in o.reason]
+    assert capped and not any(path.startswith("status.") for path in capped)
 
 
 def test_collisions_reserved_suffixes_and_units(tmp_path: Path) -> None:
