@@ -91,34 +91,51 @@ def check_writable(root: Path) -> None:
 
 
 def apply(root: Path, changes: Sequence[FileChange]) -> None:
-    """Write and remove what `changes` say, each file atomically."""
+    """Write and remove what `changes` say, all or nothing as far as the filesystem allows.
+
+    Every new content is first written to a temporary file beside its target; only when all
+    of them are on disk are they renamed into place (and stale files removed). A failure while
+    staging (disk full, permissions) leaves the project exactly as it was.
+    """
     check_writable(root)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for change in changes:
+            if change.status in ("create", "update") and change.new is not None:
+                target = root / change.path
+                staged.append((stage(target, change.new), target))
+    except OutputError:
+        for tmp, _target in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, target in staged:
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise OutputError(f"cannot write ({exc.strerror})", target) from exc
     for change in changes:
-        target = root / change.path
         if change.status == "remove":
-            target.unlink()
-        elif change.status in ("create", "update") and change.new is not None:
-            write_atomic(target, change.new)
+            (root / change.path).unlink(missing_ok=True)
 
 
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory and rename over the target."""
+def stage(target: Path, data: bytes) -> Path:
+    """Write `data` to a temporary file beside `target` (same filesystem, so renaming is atomic)
+    with the mode the target has or should have; returns the temporary path."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
         raise OutputError(f"cannot write ({exc.strerror})", target) from exc
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o644
+        os.chmod(tmp, mode)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write ({exc.strerror})", target) from exc
+    return tmp
 
 
 def unified_diff(changes: Sequence[FileChange]) -> str:

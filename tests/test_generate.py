@@ -236,3 +236,29 @@ def test_config_errors(project: Path) -> None:
     config.unlink()
     code, _out, err = check(project)
     assert code == 2 and "run `operator-metrics init" in err
+
+
+def test_failed_write_leaves_the_project_as_it_was(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scaffold_metrics.files as files
+    from scaffold_metrics.errors import OutputError
+
+    crd = project / "crds" / "memcached.yaml"
+    crd.write_text(crd.read_text().replace("kind: Memcached\n", "kind: Cache\n"))
+    before = tree(project)
+    real_stage = files.stage
+    calls = 0
+
+    def failing_stage(target: Path, data: bytes) -> Path:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OutputError("cannot write (No space left on device)", target)
+        return real_stage(target, data)
+
+    monkeypatch.setattr(files, "stage", failing_stage)
+    code, err = generate(project)
+    assert code == 2 and "error: cannot write (No space left on device)" in err
+    assert calls == 3
+    assert tree(project) == before  # no file written, none removed, no temporary left
