@@ -55,6 +55,10 @@ class KopfCollector:
         return self._saw_watch_event or time.monotonic() - self._started_at >= self.settle_seconds
 
     def start(self) -> None:
+        # A new operator run lists everything again: nothing from a previous run carries over
+        # (neither readiness nor objects that may have been deleted in between).
+        self._saw_watch_event = False
+        self.store.replace((), None)
         self._started_at = time.monotonic()
 
     def stop(self) -> None:

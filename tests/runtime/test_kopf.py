@@ -225,3 +225,20 @@ def test_one_generator_per_resource() -> None:
         register_kopf_metrics(
             [WidgetGenerator, WidgetGenerator()], registry=kopf.OperatorRegistry()
         )
+
+
+def test_restart_starts_unsynced_and_empty() -> None:
+    # kopf.operator() run again in the same process (e.g. after a crash) with the same handle:
+    # readiness and the store must not carry over from the previous run, or /readyz says 200
+    # before the new listing and objects deleted meanwhile stay in /metrics for good
+    collector = KopfCollector(MetricsStore(WidgetGenerator(), self_metrics=SelfMetrics()), 3600)
+    collector.start()
+    collector.on_event(None, widget("gone-while-down"))
+    collector.on_event("MODIFIED", widget("a"))
+    assert collector.has_synced
+    collector.stop()
+    collector.start()
+    assert not collector.has_synced
+    assert len(collector.store) == 0
+    collector.on_event(None, widget("a"))
+    assert not collector.has_synced and len(collector.store) == 1
