@@ -18,6 +18,11 @@ Self-metrics: kopf owns the list and watch, so only `operator_metrics_watch_even
 (watch events, not the initial listing), `..._objects` and `..._generator_errors_total` are
 recorded; the list/watch request counters and the last-sync gauge stay absent for these kinds.
 
+Known limitation: when kopf's watch resumes from a resourceVersion that has been compacted
+(410), kopf lists again but sends no DELETED for objects deleted while it was disconnected, and
+event handlers cannot tell where that listing ends; such objects stay in the store until the
+operator restarts. The list/watch collectors do not have this gap (they replace on relist).
+
 This is the only runtime module that imports kopf; nothing else imports it.
 """
 
