@@ -1,4 +1,4 @@
-"""TEST DOUBLE of kube-apiserver: list/watch of custom resources, for tests only.
+"""TEST DOUBLE of kube-apiserver: list/watch of custom resources (and discovery), for tests only.
 
 This is not a Kubernetes API server. It imitates, with the standard library only, the parts of
 kube-apiserver v1.36 that a list/watch client meets, as captured in
@@ -20,8 +20,27 @@ kube-apiserver v1.36 that a list/watch client meets, as captured in
 - 404 `text/plain` "404 page not found" for a resource that is not served (CRD not installed);
 - 403 JSON Status naming user, verb, resource, group and scope for forbidden scopes.
 
+And what an operator framework (kopf) needs besides list/watch; no transcripts of these, the
+shapes follow kube-apiserver's API types:
+
+- discovery: `/api` (APIVersions), `/api/v1` (APIResourceList of the core resources kopf looks
+  for: namespaces, events), `/apis` (APIGroupList: every installed resource's group, versions in
+  Kubernetes priority order, `preferredVersion` the first), `/apis/<group>` (APIGroup),
+  `/apis/<group>/<version>` (APIResourceList: the resource and its `<plural>/status`); an
+  uninstalled resource vanishes, a group/version with nothing left is "404 page not found";
+- GET of one object; PATCH of one object or its `/status` with a JSON merge patch (the server's
+  rules: see `_patch`), MODIFIED to watchers when it changed anything;
+- POST `/api/v1/namespaces/<ns>/events`: 201 with the Event echoed (`generateName` honoured),
+  kept in `posted_events`.
+
+Simplified or absent: no managedFields entry for a PATCH; no JSON patch or server-side apply
+(415); namespaces and events are in discovery but cannot be listed or watched; no
+`apiextensions.k8s.io` (so kopf does not watch CRDs). Requests for anything not implemented are
+answered 404/405 and listed by `unrouted_requests()`.
+
 Test controls: `create`, `update`, `update_status`, `delete`, `compact`, `drop_connections`,
-`stall_watches`, `forbid` / `allow`, `install_crd` / `uninstall_crd`, and `requests` (a log).
+`stall_watches`, `forbid` / `allow`, `install_crd` / `uninstall_crd`, and `requests` (a log,
+each record with the `verb` it was routed to).
 Use it as a context manager; `api_client()` returns a `kubernetes.client.ApiClient` for it.
 """
 
@@ -33,6 +52,8 @@ import contextlib
 import copy
 import datetime
 import json
+import random
+import re
 import socket
 import threading
 import time
@@ -56,10 +77,17 @@ class ResourceSpec:
     plural: str
     kind: str
     namespaced: bool = True
+    singular: str = ""
+    status_subresource: bool = True
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}"
+
+    @property
+    def singular_name(self) -> str:
+        """`spec.names.singular` of the CRD: defaults to the lowercased kind, as in the API."""
+        return self.singular or self.kind.lower()
 
     @property
     def full_name(self) -> str:
@@ -79,6 +107,10 @@ class RequestRecord:
     query: dict[str, str]
     status: int = 0
     time: float = field(default_factory=time.monotonic)
+    body: Any = None  # the decoded JSON body of a POST or PATCH
+    content_type: str = ""
+    verb: str = ""  # list, watch, get, patch, create, discovery; "" if not routed
+    routed: bool = True  # False: a request the double does not implement (answered 404/405)
 
     @property
     def is_watch(self) -> bool:
@@ -119,6 +151,7 @@ class KubeApiDouble:
         self.managed_fields = managed_fields
         self.user = user
         self.requests: list[RequestRecord] = []
+        self.posted_events: list[dict[str, Any]] = []  # core/v1 Events created by clients
         self._cond = threading.Condition()
         self._rv = first_resource_version
         self._compacted = first_resource_version
@@ -340,32 +373,179 @@ class KubeApiDouble:
             self._drop_generation += 1
             self._cond.notify_all()
 
+    def unrouted_requests(self) -> list[RequestRecord]:
+        """Requests for something the double does not implement (see the module docstring)."""
+        with self._cond:
+            return [r for r in self.requests if not r.routed]
+
     def watch_requests(self) -> list[RequestRecord]:
         with self._cond:
-            return [r for r in self.requests if r.is_watch]
+            return [r for r in self.requests if r.verb == "watch"]
 
     def list_requests(self) -> list[RequestRecord]:
+        """GET requests of a served collection that are not watches (LISTs)."""
         with self._cond:
-            return [r for r in self.requests if not r.is_watch]
+            return [r for r in self.requests if r.verb == "list"]
 
     # -- request handling helpers (called from handler threads) ---------------------------
 
     def _route(self, path: str) -> tuple[ResourceSpec, str | None] | None:
-        parts = path.strip("/").split("/")
-        if len(parts) == 4 and parts[0] == "apis":
-            ns: str | None = None
-            group, version, plural = parts[1], parts[2], parts[3]
-        elif len(parts) == 6 and parts[0] == "apis" and parts[3] == "namespaces":
-            group, version, ns, plural = parts[1], parts[2], parts[4], parts[5]
-        else:
+        """(resource, namespace) of a served collection path (LIST/WATCH), else None."""
+        target = self._route_any(path)
+        if target is None or target.name is not None:
             return None
-        spec = self.resources.get((group, version, plural))
+        return target.spec, target.namespace
+
+    def _route_any(self, path: str) -> _Target | None:
+        """The served resource a collection, object or subresource path names, else None."""
+        parsed = _parse_resource_path(path)
+        if parsed is None:
+            return None
+        spec = self.resources.get((parsed.group, parsed.version, parsed.plural))
         with self._cond:
-            if spec is None or plural not in self._installed:
+            if spec is None or spec.plural not in self._installed:
                 return None
-        if ns is not None and not spec.namespaced:
+        if spec.namespaced:
+            if parsed.name is not None and parsed.namespace is None:
+                return None  # a namespaced object is only addressed in its namespace
+        elif parsed.namespace is not None:
             return None
-        return spec, ns
+        if parsed.subresource not in (None, "status") or (
+            parsed.subresource == "status" and not spec.status_subresource
+        ):
+            return None
+        return _Target(spec, parsed.namespace, parsed.name, parsed.subresource)
+
+    def _installed_specs(self) -> list[ResourceSpec]:
+        with self._cond:
+            return [s for s in self.resources.values() if s.plural in self._installed]
+
+    # -- discovery (shapes of the real server's /api, /apis, /apis/<group>/<version>) -------
+
+    def _discovery(self, path: str) -> dict[str, Any] | None:
+        parts = path.strip("/").split("/")
+        if parts == ["api"]:
+            return {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}
+                ],
+            }
+        if parts == ["api", "v1"]:
+            return {"kind": "APIResourceList", "groupVersion": "v1", "resources": CORE_V1}
+        groups = _served_groups(self._installed_specs())
+        if parts == ["apis"]:
+            return {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [_api_group(g, vs) for g, vs in sorted(groups.items())],
+            }
+        if len(parts) == 2 and parts[0] == "apis" and parts[1] in groups:
+            return {
+                "kind": "APIGroup",
+                "apiVersion": "v1",
+                **_api_group(parts[1], groups[parts[1]]),
+            }
+        if len(parts) == 3 and parts[0] == "apis":
+            specs = groups.get(parts[1], {}).get(parts[2], [])
+            if not specs:
+                return None  # the whole group/version is gone: 404 page not found
+            return {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": f"{parts[1]}/{parts[2]}",
+                "resources": [entry for s in specs for entry in _api_resources(s)],
+            }
+        return None
+
+    # -- writes from clients (kopf's PATCHes and Events) -----------------------------------
+
+    def _patch(self, target: _Target, patch: Any) -> tuple[int, dict[str, Any]]:
+        """JSON merge patch (RFC 7386) of one object, with the real server's rules: the main
+        resource ignores `status` (status subresource on), `/status` ignores all but `status`,
+        system metadata cannot change, a stale `metadata.resourceVersion` is a 409 Conflict,
+        `generation` counts spec changes, and a patch that changes nothing writes nothing."""
+        spec = target.spec
+        assert target.name is not None
+        key = (spec.plural, target.namespace or "", target.name)
+        with self._cond:
+            cur = self._objects.get(key)
+            if cur is None:
+                return 404, _not_found_status(spec, target.name)
+            if not isinstance(patch, dict):
+                return 400, _status(400, "BadRequest", "the patch must be a JSON object")
+            want_rv = (patch.get("metadata") or {}).get("resourceVersion")
+            if want_rv is not None and want_rv != cur["metadata"]["resourceVersion"]:
+                msg = (
+                    f'Operation cannot be fulfilled on {spec.full_name} "{target.name}": the '
+                    "object has been modified; please apply your changes to the latest version "
+                    "and try again"
+                )
+                return 409, _status(409, "Conflict", msg)
+            merged = _merge_patch(cur, patch)
+            new = copy.deepcopy(cur)
+            if target.subresource == "status":
+                if "status" in merged:
+                    new["status"] = merged["status"]
+                else:
+                    new.pop("status", None)
+            else:
+                meta = new["metadata"]
+                for k, v in merged["metadata"].items():
+                    if k not in SYSTEM_METADATA:
+                        meta[k] = v
+                for k in [
+                    k for k in meta if k not in SYSTEM_METADATA and k not in merged["metadata"]
+                ]:
+                    del meta[k]
+                for k in set(merged) | set(cur):
+                    if k in ("apiVersion", "kind", "metadata"):
+                        continue
+                    if k == "status" and spec.status_subresource:
+                        continue
+                    if k in merged:
+                        new[k] = merged[k]
+                    else:
+                        new.pop(k, None)
+                if _spec_part(new) != _spec_part(cur):
+                    meta["generation"] += 1
+            if new == cur:
+                return 200, copy.deepcopy(cur)
+            return 200, self._store_modified(spec, key, new)
+
+    def _create_event(self, namespace: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/namespaces/<ns>/events: store (in `posted_events`) and echo it."""
+        if not isinstance(body, dict):
+            return 400, _status(400, "BadRequest", "the body must be a JSON object")
+        event = copy.deepcopy(body)
+        meta = event.setdefault("metadata", {})
+        if meta.get("namespace", namespace) != namespace:
+            msg = (
+                "the namespace of the provided object does not match the namespace sent on the "
+                "request"
+            )
+            return 400, _status(400, "BadRequest", msg)
+        if not meta.get("name"):
+            if not meta.get("generateName"):
+                msg = (
+                    'Event "" is invalid: metadata.name: Required value: name or generateName '
+                    "is required"
+                )
+                return 422, _status(422, "Invalid", msg)
+            suffix = "".join(random.choices("bcdfghjklmnpqrstvwxz2456789", k=5))
+            meta["name"] = meta["generateName"] + suffix
+        with self._cond:
+            self._rv += 1  # every write takes a revision, not only writes of watched resources
+            meta.update(
+                namespace=namespace,
+                uid=str(uuid.uuid4()),
+                resourceVersion=str(self._rv),
+                creationTimestamp=_now(),
+            )
+            event["apiVersion"], event["kind"] = "v1", "Event"
+            self.posted_events.append(copy.deepcopy(event))
+        return 201, event
 
     def _matches(self, spec: ResourceSpec, ns: str | None, e_spec: ResourceSpec, obj: Any) -> bool:
         if e_spec != spec:
@@ -378,6 +558,186 @@ class KubeApiDouble:
             for k, o in sorted(self._objects.items())
             if k[0] == spec.plural and (ns is None or k[1] == ns)
         ]
+
+
+@dataclass(frozen=True)
+class _ResourcePath:
+    group: str
+    version: str
+    namespace: str | None
+    plural: str
+    name: str | None
+    subresource: str | None
+
+
+@dataclass(frozen=True)
+class _Target:
+    spec: ResourceSpec
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+def _parse_resource_path(path: str) -> _ResourcePath | None:
+    """/apis/<g>/<v>[/namespaces/<ns>]/<plural>[/<name>[/<subresource>]], syntax only."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 4 or parts[0] != "apis" or "" in parts:
+        return None
+    group, version, rest = parts[1], parts[2], parts[3:]
+    ns: str | None = None
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        ns, rest = rest[1], rest[2:]
+    if len(rest) > 3:
+        return None
+    padded = [*rest, None, None]
+    return _ResourcePath(group, version, ns, rest[0], padded[1], padded[2])
+
+
+SYSTEM_METADATA = frozenset(
+    {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp"}
+)
+"""Metadata a client cannot change with a PATCH (the real server keeps or resets them)."""
+
+CORE_V1: list[dict[str, Any]] = [
+    {
+        "name": "events",
+        "singularName": "event",
+        "namespaced": True,
+        "kind": "Event",
+        "verbs": [
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ],
+        "shortNames": ["ev"],
+    },
+    {
+        "name": "namespaces",
+        "singularName": "namespace",
+        "namespaced": False,
+        "kind": "Namespace",
+        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+        "shortNames": ["ns"],
+    },
+    {
+        "name": "namespaces/finalize",
+        "singularName": "",
+        "namespaced": False,
+        "kind": "Namespace",
+        "verbs": ["update"],
+    },
+    {
+        "name": "namespaces/status",
+        "singularName": "",
+        "namespaced": False,
+        "kind": "Namespace",
+        "verbs": ["get", "patch", "update"],
+    },
+]
+"""The core/v1 resources kopf looks for in discovery (its backbone); only events are served
+(POST), namespaces are listed in discovery but not served (kopf lists them only when it
+watches namespace patterns, not cluster-wide)."""
+
+CRD_VERBS = ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
+"""The verbs kube-apiserver lists for every custom resource, in its order."""
+
+
+def _version_priority(version: str) -> tuple[int, int, int, str]:
+    """Kubernetes version priority (v2 > v1 > v1beta2 > v1beta1 > v1alpha1 > other, by name)."""
+    m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if m is None:
+        return (3, 0, 0, version)
+    stage = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
+    return (stage, -int(m.group(1)), -int(m.group(3) or 0), "")
+
+
+def _served_groups(specs: Iterable[ResourceSpec]) -> dict[str, dict[str, list[ResourceSpec]]]:
+    """group -> version (by priority, preferred first) -> resources served there (by plural)."""
+    out: dict[str, dict[str, list[ResourceSpec]]] = {}
+    for spec in sorted(specs, key=lambda s: s.plural):
+        out.setdefault(spec.group, {}).setdefault(spec.version, []).append(spec)
+    return {
+        g: dict(sorted(vs.items(), key=lambda kv: _version_priority(kv[0])))
+        for g, vs in out.items()
+    }
+
+
+def _api_group(group: str, versions: Mapping[str, Any]) -> dict[str, Any]:
+    entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"name": group, "versions": entries, "preferredVersion": entries[0]}
+
+
+def _api_resources(spec: ResourceSpec) -> list[dict[str, Any]]:
+    """The APIResourceList entries of one custom resource: itself and its status subresource."""
+    entries: list[dict[str, Any]] = [
+        {
+            "name": spec.plural,
+            "singularName": spec.singular_name,
+            "namespaced": spec.namespaced,
+            "kind": spec.kind,
+            "verbs": CRD_VERBS,
+        }
+    ]
+    if spec.status_subresource:
+        entries.append(
+            {
+                "name": f"{spec.plural}/status",
+                "singularName": "",
+                "namespaced": spec.namespaced,
+                "kind": spec.kind,
+                "verbs": ["get", "patch", "update"],
+            }
+        )
+    return entries
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge recursively, null deletes, the rest replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
+
+
+def _spec_part(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What `generation` counts: everything but metadata and status."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def _status(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+    }
+    if details:
+        doc["details"] = details
+    doc["code"] = code
+    return doc
+
+
+def _not_found_status(spec: ResourceSpec, name: str) -> dict[str, Any]:
+    return _status(
+        404,
+        "NotFound",
+        f'{spec.full_name} "{name}" not found',
+        name=name,
+        group=spec.group,
+        kind=spec.plural,
+    )
 
 
 def _forbidden_status(double: KubeApiDouble, spec: ResourceSpec, ns: str | None, verb: str) -> Any:
@@ -458,32 +818,127 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- dispatch -------------------------------------------------------------------------
 
-    def do_GET(self) -> None:
-        d = self.double
+    def _begin(self, method: str) -> RequestRecord:
+        """Parse and log the request (reading a JSON body, if any)."""
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        record = RequestRecord("GET", url.path, query)
-        with d._cond:
-            d.requests.append(record)
-        route = d._route(url.path)
-        if route is None:
-            record.status = 404
-            self._send_fixed(404, "text/plain; charset=utf-8", b"404 page not found\n")
-            return
-        spec, ns = route
+        record = RequestRecord(method, url.path, query)
+        record.content_type = self.headers.get("Content-Type", "")
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            raw = self.rfile.read(length)
+            try:
+                record.body = json.loads(raw)
+            except ValueError:
+                record.body = raw
+        with self.double._cond:
+            self.double.requests.append(record)
+        return record
+
+    def _send_json(self, record: RequestRecord, status: int, doc: Any) -> None:
+        record.status = status
+        self._send_fixed(status, "application/json", json.dumps(doc).encode())
+
+    def _not_found(self, record: RequestRecord, routed: bool = True) -> None:
+        record.status = 404
+        record.routed = routed
+        self._send_fixed(404, "text/plain; charset=utf-8", b"404 page not found\n")
+
+    def _not_implemented(self, record: RequestRecord) -> None:
+        """A request the real server would serve but the double does not: 405, marked unrouted."""
+        record.routed = False
+        msg = f"the test double does not implement {record.method} {record.path}"
+        self._send_json(record, 405, _status(405, "MethodNotAllowed", msg))
+
+    def do_GET(self) -> None:
+        d = self.double
+        record = self._begin("GET")
+        query = record.query
         watching = query.get("watch") in ("1", "true")
+        parsed = _parse_resource_path(record.path)
+        if parsed is not None and parsed.name is None:
+            record.verb = "watch" if watching else "list"
+        elif parsed is not None:
+            record.verb = "get"
+        target = d._route_any(record.path)
+        if target is None:
+            doc = d._discovery(record.path)
+            if doc is not None:
+                record.verb = "discovery"
+                self._send_json(record, 200, doc)
+            elif parsed is None and record.path.startswith("/api/"):
+                self._not_implemented(record)  # core resources: only events POST is served
+            else:  # not served (any more), or not a path the double knows at all
+                parts = record.path.strip("/").split("/")
+                known = parsed is not None or (parts[0] == "apis" and len(parts) <= 3)
+                self._not_found(record, routed=known)
+            return
+        spec, ns = target.spec, target.namespace
         with d._cond:
             forbidden = ns in d._forbidden
         if forbidden:
-            record.status = 403
-            body = json.dumps(_forbidden_status(d, spec, ns, "watch" if watching else "list"))
-            self._send_fixed(403, "application/json", body.encode())
+            verb = "get" if target.name else "watch" if watching else "list"
+            self._send_json(record, 403, _forbidden_status(d, spec, ns, verb))
             return
-        if watching:
+        if target.name is not None:
+            with d._cond:
+                obj = d._objects.get((spec.plural, ns or "", target.name))
+                obj = copy.deepcopy(obj)
+            if obj is None:
+                self._send_json(record, 404, _not_found_status(spec, target.name))
+            else:
+                self._send_json(record, 200, obj)
+        elif watching:
             record.status = 200
             self._watch(spec, ns, query)
         else:
             self._list(spec, ns, query, record)
+
+    def do_PATCH(self) -> None:
+        d = self.double
+        record = self._begin("PATCH")
+        target = d._route_any(record.path)
+        if target is None or target.name is None:
+            if target is None and _parse_resource_path(record.path) is not None:
+                self._not_found(record)
+            else:
+                self._not_implemented(record)
+            return
+        record.verb = "patch"
+        with d._cond:
+            forbidden = target.namespace in d._forbidden
+        if forbidden:
+            self._send_json(
+                record, 403, _forbidden_status(d, target.spec, target.namespace, "patch")
+            )
+            return
+        media = record.content_type.split(";")[0].strip()
+        if media != "application/merge-patch+json":
+            # the real server also takes json-patch (and apply-patch); the double does not
+            msg = (
+                "the body of the request was in an unknown format - accepted media types "
+                "include: application/merge-patch+json"
+            )
+            self._send_json(record, 415, _status(415, "UnsupportedMediaType", msg))
+            return
+        status, doc = d._patch(target, record.body)
+        self._send_json(record, status, doc)
+
+    def do_POST(self) -> None:
+        record = self._begin("POST")
+        parts = record.path.strip("/").split("/")
+        if len(parts) == 5 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "events":
+            record.verb = "create"
+            status, doc = self.double._create_event(parts[3], record.body)
+            self._send_json(record, status, doc)
+        else:
+            self._not_implemented(record)
+
+    def do_PUT(self) -> None:
+        self._not_implemented(self._begin("PUT"))
+
+    def do_DELETE(self) -> None:
+        self._not_implemented(self._begin("DELETE"))
 
     def _list(
         self, spec: ResourceSpec, ns: str | None, query: dict[str, str], record: RequestRecord

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubeapi_double import LAST_APPLIED, MEMCACHED, KubeApiDouble
+from kubeapi_double import LAST_APPLIED, MEMCACHED, KubeApiDouble, ResourceSpec
 
 TRANSCRIPTS = Path(__file__).parent / "data" / "kube-api-transcripts"
 BASE = "/apis/cache.example.com/v1alpha1"
@@ -292,3 +292,221 @@ def test_request_log_records_queries(double: KubeApiDouble) -> None:
     assert double.requests[-1].query == {"limit": "7"}
     assert double.requests[-1].status == 200
     assert double.list_requests()[-1] is double.requests[-1]
+
+
+# -- discovery and the writes kopf makes (no transcripts: shapes follow kube-apiserver's types) --
+
+
+def get_json(double: KubeApiDouble, path: str) -> Any:
+    resp = get(double, path)
+    assert resp.status == 200, (path, resp.status)
+    assert resp.headers["Content-Type"] == "application/json"
+    return json.loads(resp.read())
+
+
+def request(
+    double: KubeApiDouble,
+    method: str,
+    path: str,
+    body: Any,
+    content_type: str = "application/merge-patch+json",
+) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", double.port, timeout=10)
+    conn.request(method, path, json.dumps(body), headers={"Content-Type": content_type})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    ctype = resp.headers["Content-Type"]
+    return resp.status, json.loads(data) if ctype == "application/json" else data
+
+
+RESOURCE_KEYS = {"name", "singularName", "namespaced", "kind", "verbs"}
+
+
+def test_core_discovery(double: KubeApiDouble) -> None:
+    versions = get_json(double, "/api")
+    assert versions["kind"] == "APIVersions"
+    assert versions["versions"] == ["v1"]
+    assert versions["serverAddressByClientCIDRs"][0].keys() == {"clientCIDR", "serverAddress"}
+    core = get_json(double, "/api/v1")
+    assert (core["kind"], core["groupVersion"]) == ("APIResourceList", "v1")
+    by_name = {r["name"]: r for r in core["resources"]}
+    assert {"namespaces", "namespaces/status", "events"} <= by_name.keys()
+    assert all(r.keys() >= RESOURCE_KEYS for r in core["resources"])
+    assert by_name["namespaces"]["namespaced"] is False
+    assert by_name["events"]["namespaced"] is True
+    assert {"create", "list", "watch"} <= set(by_name["events"]["verbs"])
+
+
+def test_group_discovery_lists_served_resources(double: KubeApiDouble) -> None:
+    groups = get_json(double, "/apis")
+    assert (groups["kind"], groups["apiVersion"]) == ("APIGroupList", "v1")
+    gv = {"groupVersion": "cache.example.com/v1alpha1", "version": "v1alpha1"}
+    assert groups["groups"] == [
+        {"name": "cache.example.com", "versions": [gv], "preferredVersion": gv}
+    ]
+    group = get_json(double, "/apis/cache.example.com")
+    assert (group["kind"], group["name"], group["preferredVersion"]) == (
+        "APIGroup",
+        "cache.example.com",
+        gv,
+    )
+    resources = get_json(double, BASE)
+    assert resources.keys() == {"kind", "apiVersion", "groupVersion", "resources"}
+    assert (resources["kind"], resources["groupVersion"]) == (
+        "APIResourceList",
+        "cache.example.com/v1alpha1",
+    )
+    main, status = resources["resources"]
+    assert main == {
+        "name": "memcacheds",
+        "singularName": "memcached",
+        "namespaced": True,
+        "kind": "Memcached",
+        "verbs": [
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "create",
+            "update",
+            "watch",
+        ],
+    }
+    assert status == {
+        "name": "memcacheds/status",
+        "singularName": "",
+        "namespaced": True,
+        "kind": "Memcached",
+        "verbs": ["get", "patch", "update"],
+    }
+    assert {r.verb for r in double.requests} == {"discovery"}
+
+
+def test_discovery_follows_crd_install(double: KubeApiDouble) -> None:
+    _, headers, body = transcript("04-not-found-resource.txt")
+    double.uninstall_crd(MEMCACHED.plural)
+    assert get_json(double, "/apis")["groups"] == []
+    for path in (BASE, "/apis/cache.example.com", "/apis/nothere.example.com/v1"):
+        resp = get(double, path)
+        assert resp.status == 404
+        assert resp.headers["Content-Type"] == headers["content-type"]
+        assert resp.read().decode().strip() == body[0].strip()
+    double.install_crd(MEMCACHED.plural)
+    assert [r["name"] for r in get_json(double, BASE)["resources"]] == [
+        "memcacheds",
+        "memcacheds/status",
+    ]
+
+
+def test_preferred_version_follows_kubernetes_version_priority() -> None:
+    specs = [
+        ResourceSpec("multi.example.com", v, "things", "Thing", namespaced=False)
+        for v in ("v1alpha1", "v1", "v1beta1", "v2beta1")
+    ]
+    with KubeApiDouble(specs) as d:
+        (group,) = get_json(d, "/apis")["groups"]
+        assert [v["version"] for v in group["versions"]] == ["v1", "v2beta1", "v1beta1", "v1alpha1"]
+        assert group["preferredVersion"]["version"] == "v1"
+        (main,) = get_json(d, "/apis/multi.example.com/v1beta1")["resources"][:1]
+        assert (main["name"], main["namespaced"]) == ("things", False)
+
+
+def test_get_one_object(double: KubeApiDouble) -> None:
+    obj = get_json(double, f"{BASE}/namespaces/other/memcacheds/example-1")
+    assert obj == double.objects()[4]
+    resp = get(double, f"{BASE}/namespaces/other/memcacheds/nope")
+    assert resp.status == 404
+    status = json.loads(resp.read())
+    assert (status["kind"], status["reason"]) == ("Status", "NotFound")
+    assert status["message"] == 'memcacheds.cache.example.com "nope" not found'
+
+
+def watch_after(double: KubeApiDouble, rv: int) -> list[dict[str, Any]]:
+    resp = get(double, f"{BASE}/memcacheds?watch=1&resourceVersion={rv}&timeoutSeconds=1")
+    return events(resp.read())
+
+
+def test_merge_patch_follows_the_servers_rules(double: KubeApiDouble) -> None:
+    path = f"{BASE}/namespaces/default/memcacheds/example-0"
+    before = double.objects()[0]
+    rv0 = double.resource_version
+
+    # metadata: applied, MODIFIED, generation unchanged; null deletes a key
+    status, obj = request(double, "PATCH", path, {"metadata": {"annotations": {"a": "1"}}})
+    assert status == 200
+    assert obj["metadata"]["annotations"]["a"] == "1"
+    assert obj["metadata"]["generation"] == before["metadata"]["generation"]
+    assert int(obj["metadata"]["resourceVersion"]) == rv0 + 1
+    status, obj = request(double, "PATCH", path, {"metadata": {"annotations": {"a": None}}})
+    assert "a" not in obj["metadata"]["annotations"]
+    # spec: generation counts it; status on the main resource is ignored (status subresource)
+    status, obj = request(double, "PATCH", path, {"spec": {"size": 9}, "status": {"x": 1}})
+    assert (obj["spec"], obj["metadata"]["generation"]) == ({"size": 9}, 2)
+    assert "status" not in obj
+    # /status: only status changes
+    status, obj = request(double, "PATCH", f"{path}/status", {"status": {"x": 1}, "spec": {}})
+    assert (status, obj["status"], obj["spec"], obj["metadata"]["generation"]) == (
+        200,
+        {"x": 1},
+        {"size": 9},
+        2,
+    )
+    # system metadata stays; a patch that changes nothing writes nothing
+    rv = double.resource_version
+    status, same = request(double, "PATCH", path, {"metadata": {"uid": "x", "generation": 7}})
+    assert status == 200 and same == obj and double.resource_version == rv
+    seen = [
+        (e["type"], e["object"]["metadata"]["resourceVersion"]) for e in watch_after(double, rv0)
+    ]
+    assert seen == [("MODIFIED", str(rv0 + i)) for i in range(1, 5)]
+
+    # optimistic concurrency, missing objects, other patch types
+    status, doc = request(double, "PATCH", path, {"metadata": {"resourceVersion": "1"}})
+    assert (status, doc["reason"], doc["code"]) == (409, "Conflict", 409)
+    status, doc = request(double, "PATCH", f"{BASE}/namespaces/default/memcacheds/nope", {})
+    assert (status, doc["reason"]) == (404, "NotFound")
+    status, doc = request(double, "PATCH", path, [], "application/json-patch+json")
+    assert (status, doc["reason"]) == (415, "UnsupportedMediaType")
+    assert double.resource_version == rv
+    assert [r.verb for r in double.requests if r.method == "PATCH"] == ["patch"] * 8
+
+
+def test_post_event_creates_and_echoes_it(double: KubeApiDouble) -> None:
+    rv = double.resource_version
+    body = {
+        "metadata": {"namespace": "default", "generateName": "kopf-event-"},
+        "type": "Normal",
+        "reason": "Logging",
+        "message": "hello",
+        "involvedObject": {"apiVersion": MEMCACHED.api_version, "kind": "Memcached"},
+    }
+    status, event = request(
+        double, "POST", "/api/v1/namespaces/default/events", body, "application/json"
+    )
+    assert status == 201
+    assert (event["apiVersion"], event["kind"], event["message"]) == ("v1", "Event", "hello")
+    meta = event["metadata"]
+    assert re.fullmatch(r"kopf-event-[a-z0-9]{5}", meta["name"])
+    assert meta["resourceVersion"] == str(rv + 1) and meta["uid"] and meta["creationTimestamp"]
+    assert double.posted_events == [event]
+    status, doc = request(
+        double, "POST", "/api/v1/namespaces/other/events", body, "application/json"
+    )
+    assert (status, doc["reason"]) == (400, "BadRequest")  # namespace mismatch
+    assert watch_after(double, rv) == [], "Events are not memcacheds"
+
+
+def test_requests_the_double_does_not_implement_are_logged(double: KubeApiDouble) -> None:
+    status, _ = request(double, "PUT", f"{BASE}/namespaces/default/memcacheds/example-0", {})
+    assert status == 405
+    assert get(double, "/api/v1/namespaces").status == 405
+    assert get(double, "/no/such/path").status == 404
+    assert get(double, "/apis/nothere.example.com/v1").status == 404  # served: not found
+    assert get(double, f"{BASE}/memcacheds").status == 200
+    assert [(r.method, r.path) for r in double.unrouted_requests()] == [
+        ("PUT", f"{BASE}/namespaces/default/memcacheds/example-0"),
+        ("GET", "/api/v1/namespaces"),
+        ("GET", "/no/such/path"),
+    ]

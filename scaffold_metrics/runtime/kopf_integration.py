@@ -18,6 +18,11 @@ Self-metrics: kopf owns the list and watch, so only `operator_metrics_watch_even
 (watch events, not the initial listing), `..._objects` and `..._generator_errors_total` are
 recorded; the list/watch request counters and the last-sync gauge stay absent for these kinds.
 
+Known limitation: when kopf's watch resumes from a resourceVersion that has been compacted
+(410), kopf lists again but sends no DELETED for objects deleted while it was disconnected, and
+event handlers cannot tell where that listing ends; such objects stay in the store until the
+operator restarts. The list/watch collectors do not have this gap (they replace on relist).
+
 This is the only runtime module that imports kopf; nothing else imports it.
 """
 
@@ -55,6 +60,10 @@ class KopfCollector:
         return self._saw_watch_event or time.monotonic() - self._started_at >= self.settle_seconds
 
     def start(self) -> None:
+        # A new operator run lists everything again: nothing from a previous run carries over
+        # (neither readiness nor objects that may have been deleted in between).
+        self._saw_watch_event = False
+        self.store.replace((), None)
         self._started_at = time.monotonic()
 
     def stop(self) -> None:

@@ -5,7 +5,8 @@ directory holding `etcd` and `kube-apiserver` (the envtest convention), the same
 against a real control plane started here (etcd + kube-apiserver on 127.0.0.1, RBAC on, a
 static admin token), with the CRDs of `tests/data/crds/` applied. Both backends expose one
 control interface (`create`, `update`, `update_status`, `delete`, `install_crd`,
-`uninstall_crd`, `api_client`); `double` is None against the real server, and tests that need
+`uninstall_crd`, `api_client`, and `host` / `token` for clients configured by hand, such as
+kopf); `double` is None against the real server, and tests that need
 double-only controls (compact, drop, stall, forbid, request log) skip there.
 """
 
@@ -62,6 +63,8 @@ class DoubleBackend:
     def __init__(self, double: KubeApiDouble) -> None:
         self.double: KubeApiDouble | None = double
         self._d = double
+        self.host = double.url
+        self.token: str | None = None  # the double needs no credentials
 
     def api_client(self) -> Any:
         return self._d.api_client()
@@ -199,6 +202,8 @@ class RealBackend:
         from kubernetes import client
 
         self.plane = plane
+        self.host = plane.host
+        self.token: str | None = plane.token  # static admin token; the serving cert is self-signed
         self._client = plane.api_client()
         self.custom = client.CustomObjectsApi(self._client)
         self.core = client.CoreV1Api(self._client)
