@@ -46,7 +46,9 @@ def _number(
     samples.add(family, labels, float(value))
 
 
-def _created(samples: SampleSet, family: MetricFamilyDef, labels: tuple[str, ...], obj: Any) -> None:
+def _created(
+    samples: SampleSet, family: MetricFamilyDef, labels: tuple[str, ...], obj: Any
+) -> None:
     meta = obj.get("metadata") or {}
     value = meta.get("creationTimestamp")
     if value is None:
@@ -95,7 +97,9 @@ def _families(kind: str, label: str, spec_fields: tuple[str, ...]) -> tuple[Metr
         labels,
     )
     gauges = tuple(
-        MetricFamilyDef(f"{label}_spec_{snake}", f"spec.{name} of a {kind}.", MetricType.GAUGE, labels)
+        MetricFamilyDef(
+            f"{label}_spec_{snake}", f"spec.{name} of a {kind}.", MetricType.GAUGE, labels
+        )
         for name, snake in ((n, re.sub(r"(?<!^)([A-Z])", r"_\1", n).lower()) for n in spec_fields)
     )
     condition = MetricFamilyDef(

@@ -25,20 +25,29 @@ def run(generator: Any, objs: Sequence[Mapping[str, Any]], *, quick: bool = Fals
     repeat = repeats_for(size, quick)
     store = filled_store(generator, objs)
     self_metrics = SelfMetrics()
-    ours = median_time(
-        lambda: render_exposition([store], self_metrics, openmetrics=False), repeat
-    )
+    ours = median_time(lambda: render_exposition([store], self_metrics, openmetrics=False), repeat)
 
     registry = naive_registry(generator, objs)
     naive = median_time(lambda: generate_latest(registry), max(1, repeat // 3))
-    del registry
 
     lines = rendered_lines(generator, objs)
     join = median_time(lambda: b"".join(lines), repeat)
-    del lines
+
     return [
-        Row("scrape vs prometheus_client (a)", size, fmt_seconds(ours), fmt_seconds(naive),
-            naive / ours, ">= 30x"),
-        Row("scrape vs join of rendered lines (b)", size, fmt_seconds(ours), fmt_seconds(join),
-            ours / join, "<= 2x"),
+        Row(
+            "scrape vs prometheus_client (a)",
+            size,
+            fmt_seconds(ours),
+            fmt_seconds(naive),
+            naive / ours,
+            ">= 30x",
+        ),
+        Row(
+            "scrape vs join of rendered lines (b)",
+            size,
+            fmt_seconds(ours),
+            fmt_seconds(join),
+            ours / join,
+            "<= 2x",
+        ),
     ]

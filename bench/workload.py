@@ -131,10 +131,16 @@ def memcached_object(i: int, n: int, rng: random.Random, version: int = 1) -> di
                 _managed(
                     MEMCACHED_API,
                     "manager",
-                    {"f:metadata": {"f:finalizers": {".": {}, 'v:"cache.example.com/finalizer"': {}}}},
+                    {
+                        "f:metadata": {
+                            "f:finalizers": {".": {}, 'v:"cache.example.com/finalizer"': {}}
+                        }
+                    },
                     created + 1,
                 ),
-                _managed(MEMCACHED_API, "manager", {"f:status": status_fields}, created + 2, "status"),
+                _managed(
+                    MEMCACHED_API, "manager", {"f:status": status_fields}, created + 2, "status"
+                ),
             ],
             "name": name,
             "namespace": namespace,
@@ -158,8 +164,13 @@ def _container(rng: random.Random, name: str, image: str) -> dict[str, Any]:
         "env": [{"name": f"{name.upper()}_ENV_{k}", "value": f"value-{k}"} for k in range(12)],
         "image": image,
         "name": name,
-        "ports": [{"containerPort": 9090 + k, "name": f"port-{k}", "protocol": "TCP"} for k in range(2)],
-        "resources": {"limits": {"cpu": "2", "memory": "8Gi"}, "requests": {"cpu": "500m", "memory": "2Gi"}},
+        "ports": [
+            {"containerPort": 9090 + k, "name": f"port-{k}", "protocol": "TCP"} for k in range(2)
+        ],
+        "resources": {
+            "limits": {"cpu": "2", "memory": "8Gi"},
+            "requests": {"cpu": "500m", "memory": "2Gi"},
+        },
         "volumeMounts": [
             {"mountPath": f"/etc/{name}/config-{k}", "name": f"config-{k}", "readOnly": True}
             for k in range(5)
@@ -176,11 +187,19 @@ def prometheus_object(i: int, n: int, rng: random.Random) -> dict[str, Any]:
         "additionalScrapeConfigs": {"key": "prometheus-additional.yaml", "name": "additional"},
         "alerting": {
             "alertmanagers": [
-                {"apiVersion": "v2", "name": f"alertmanager-{k}", "namespace": namespace, "port": "web"}
+                {
+                    "apiVersion": "v2",
+                    "name": f"alertmanager-{k}",
+                    "namespace": namespace,
+                    "port": "web",
+                }
                 for k in range(3)
             ]
         },
-        "containers": [_container(rng, c, f"quay.io/example/{c}:v1.{i % 9}") for c in ("sidecar", "proxy", "config-reloader")],
+        "containers": [
+            _container(rng, c, f"quay.io/example/{c}:v1.{i % 9}")
+            for c in ("sidecar", "proxy", "config-reloader")
+        ],
         "enableAdminAPI": False,
         "externalLabels": {f"label_{k}": f"cluster-{i}-{k}" for k in range(20)},
         "image": "quay.io/prometheus/prometheus:v3.1.0",
@@ -207,10 +226,17 @@ def prometheus_object(i: int, n: int, rng: random.Random) -> dict[str, Any]:
             }
         },
         "tolerations": [
-            {"effect": "NoSchedule", "key": f"dedicated-{k}", "operator": "Equal", "value": "monitoring"}
+            {
+                "effect": "NoSchedule",
+                "key": f"dedicated-{k}",
+                "operator": "Equal",
+                "value": "monitoring",
+            }
             for k in range(8)
         ],
-        "volumes": [{"configMap": {"name": f"config-{k}"}, "name": f"config-{k}"} for k in range(10)],
+        "volumes": [
+            {"configMap": {"name": f"config-{k}"}, "name": f"config-{k}"} for k in range(10)
+        ],
         "web": {"pageTitle": f"Prometheus {name}"},
     }
     return {
@@ -235,7 +261,11 @@ def prometheus_object(i: int, n: int, rng: random.Random) -> dict[str, Any]:
                 _managed(
                     PROMETHEUS_API,
                     "PrometheusOperator",
-                    {"f:status": _fields_of({"availableReplicas": 0, "conditions": 0, "shardStatuses": 0})},
+                    {
+                        "f:status": _fields_of(
+                            {"availableReplicas": 0, "conditions": 0, "shardStatuses": 0}
+                        )
+                    },
                     created + 5,
                     "status",
                 ),
@@ -262,7 +292,13 @@ def prometheus_object(i: int, n: int, rng: random.Random) -> dict[str, Any]:
             "paused": False,
             "replicas": 2,
             "shardStatuses": [
-                {"availableReplicas": 2, "replicas": 2, "shardID": "0", "unavailableReplicas": 0, "updatedReplicas": 2}
+                {
+                    "availableReplicas": 2,
+                    "replicas": 2,
+                    "shardID": "0",
+                    "unavailableReplicas": 0,
+                    "updatedReplicas": 2,
+                }
             ],
             "unavailableReplicas": 0,
             "updatedReplicas": 2,
