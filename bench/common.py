@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import http.client
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -84,3 +85,37 @@ def repeats_for(size: int, quick: bool) -> int:
     if quick:
         return 3
     return 15 if size <= 10_000 else 5
+
+
+class StaticCollector:
+    """A collector whose store was filled up front (what the server sees after the first list)."""
+
+    def __init__(self, store: MetricsStore) -> None:
+        self.store = store
+        self.has_synced = True
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class Scraper:
+    """A keep-alive HTTP client scraping one `/metrics` URL with Prometheus' request headers."""
+
+    def __init__(self, host: str, port: int, path: str = "/metrics") -> None:
+        self.conn = http.client.HTTPConnection(host, port, timeout=120)
+        self.path = path
+
+    def scrape(self) -> bytes:
+        """One scrape; returns the (compressed) body after checking it came gzipped."""
+        self.conn.request("GET", self.path, headers=PROMETHEUS_HEADERS)
+        resp = self.conn.getresponse()
+        body = resp.read()
+        if resp.status != 200 or resp.getheader("Content-Encoding") != "gzip":
+            raise RuntimeError(f"scrape failed: {resp.status} {resp.getheaders()}")
+        return body
+
+    def close(self) -> None:
+        self.conn.close()
