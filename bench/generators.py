@@ -173,3 +173,13 @@ class PrometheusGenerator:
         _number(samples, PROMETHEUS_SPEC_SHARDS, labels, spec.get("shards"))
         _conditions(samples, PROMETHEUS_STATUS_CONDITION, labels, obj)
         return samples
+
+
+def memcached_generator() -> Any:
+    """The memcached generator the benchmarks measure."""
+    return MemcachedGenerator()
+
+
+def describe() -> str:
+    """Which memcached generator the benchmarks use."""
+    return "hand-written in bench/generators.py (the families the planner gives memcached)"
