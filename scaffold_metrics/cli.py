@@ -9,6 +9,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,7 +25,10 @@ from .config import (
     render_config,
 )
 from .errors import EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
+from .explain import build_plan, explanation_json, explanation_table, plan_inputs
+from .explain import explain as explain_plan
 from .files import FileChange, apply, check_writable, compare, unified_diff
+from .ksm import ksm_config
 from .pipeline import build_project, choose_service, relative_path
 from .render import RenderedFile
 
@@ -199,6 +203,73 @@ def generate(project: Path, check: bool, show_diff: bool) -> None:
     config = load_config(project)
     mode = "check" if check else "diff" if show_diff else "write"
     _exit(_sync(project, config, None, mode))
+
+
+# -- explain / export: see the plan, or hand it to kube-state-metrics ------------------------
+
+_CRD_HELP = "CRD manifest file or directory (repeatable); default: the project config's CRDs."
+
+
+def _plan_options(func: Any) -> Any:
+    """The flags `explain` and `export ksm` share: where the CRDs and choices come from."""
+    func = click.option(
+        "--project",
+        default=".",
+        type=click.Path(path_type=Path, file_okay=False),
+        help=f"Project root holding {CONFIG_FILE} (used when --crd is not given).",
+        show_default=True,
+    )(func)
+    func = click.option(
+        "--version", "versions", multiple=True, help="VERSION or CRD=VERSION, as for init."
+    )(func)
+    return click.option(
+        "--crd", "crds", multiple=True, type=click.Path(path_type=Path), help=_CRD_HELP
+    )(func)
+
+
+@cli.command()
+@_plan_options
+@click.option(
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people or JSON for machines.",
+)
+def explain(crds: tuple[Path, ...], versions: tuple[str, ...], project: Path, output: str) -> None:
+    """Show the metric families the CRDs give (and what was left out), generating nothing."""
+    inputs = plan_inputs(crds, _parse_versions(versions), project)
+    explanations = explain_plan(inputs)
+    text = explanation_json(explanations) if output == "json" else explanation_table(explanations)
+    click.echo(text, nl=False)
+
+
+@cli.group()
+def export() -> None:
+    """Export the metric plan for other tools."""
+
+
+@export.command("ksm")
+@_plan_options
+@click.option(
+    "--out",
+    "out_file",
+    default="-",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="File to write (default: stdout).",
+)
+def export_ksm(
+    crds: tuple[Path, ...], versions: tuple[str, ...], project: Path, out_file: Path
+) -> None:
+    """Write the plan as a kube-state-metrics CustomResourceStateMetrics config."""
+    inputs = plan_inputs(crds, _parse_versions(versions), project)
+    exported = ksm_config(build_plan(inputs))
+    for note in exported.notes:
+        click.echo(note, err=True)
+    if str(out_file) == "-":
+        click.echo(exported.text, nl=False)
+    else:
+        out_file.write_text(exported.text, encoding="utf-8")
 
 
 def main() -> None:

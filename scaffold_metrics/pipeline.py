@@ -11,13 +11,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .config import ProjectConfig
+from . import __version__
+from .config import ProjectConfig, config_path
 from .crd import load_crds
 from .errors import UsageError
 from .manifests import find_manifest, read_deployment, with_metrics_port
+from .metric_config import parse_metrics_config
 from .plan import MetricsPlan, PlanOptions, plan_metrics
 from .render import RenderedFile, render_python, render_template
 
+REQUIREMENTS_FILE = "requirements.txt"
 _ENTRY_WIRING = re.compile(r"\bpkg\.metrics\b|\bfrom\s+pkg\s+import\s+metrics\b")
 
 
@@ -52,13 +55,18 @@ def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
     """Load, plan and render everything `config` asks for, writing nothing."""
     loaded = load_crds(Path(os.path.normpath(root / p)) for p in config.crds)
     sources = {crd.name: relative_path(crd.file, root) for crd in loaded.crds}
-    plan = plan_metrics(loaded.crds, PlanOptions(versions=config.versions), sources)
+    metrics = parse_metrics_config(config.extra.get("metrics"), config_path(root))
+    options = PlanOptions(versions=config.versions, metrics=metrics)
+    plan = plan_metrics(loaded.crds, options, sources)
     package = _package_path(config.package)
     import_path = ".".join(package.parts)
     source_list = sorted(set(sources.values()))
     files = _package_files(plan, package, source_list, config)
     notes = list(loaded.notes)
     files.extend(_entry_files(root, package, import_path, config, notes))
+    requirements = _requirements_file(root, notes)
+    if requirements is not None:
+        files.append(requirements)
     service = _service_file(root, config, notes)
     if service is not None:
         files.append(service)
@@ -100,9 +108,8 @@ def _entry_files(
     for parent in list(parents)[:-1]:
         init = root / parent / "__init__.py"
         if not init.exists():
-            files.append(
-                RenderedFile(str(parent / "__init__.py"), b'"""Operator packages."""\n', "user")
-            )
+            init_text = render_template("pkg_init.py.j2")
+            files.append(RenderedFile(str(parent / "__init__.py"), init_text.encode(), "user"))
     main = root / config.main
     if main.is_file():
         text = main.read_text(encoding="utf-8", errors="replace")
@@ -113,9 +120,29 @@ def _entry_files(
                 f"    wiring.start()  # serves /metrics on port {config.port} in the background"
             )
     else:
-        content = render_template("main.py.j2").replace("pkg.metrics", import_path)
-        files.append(RenderedFile(config.main, content.encode("utf-8"), "user"))
+        main_text = render_template("main.py.j2", import_path=import_path)
+        files.append(RenderedFile(config.main, main_text.encode("utf-8"), "user"))
     return files
+
+
+def runtime_requirement() -> str:
+    """The requirement line the operator's image needs: this release series, runtime extra."""
+    major, minor = __version__.split(".")[:2]
+    return f"operator-metrics[runtime]>={major}.{minor},<{major}.{int(minor) + 1}"
+
+
+def _requirements_file(root: Path, notes: list[str]) -> RenderedFile | None:
+    """Create requirements.txt naming the runtime, or say what to add to an existing one."""
+    path = root / REQUIREMENTS_FILE
+    if not path.exists():
+        content = render_template("requirements.txt.j2", requirement=runtime_requirement())
+        return RenderedFile(REQUIREMENTS_FILE, content.encode("utf-8"), "user")
+    if "operator-metrics" not in path.read_text(encoding="utf-8", errors="replace"):
+        notes.append(
+            f"note: {REQUIREMENTS_FILE} does not name operator-metrics; add this line so the "
+            f"operator's image has the runtime:\n    {runtime_requirement()}"
+        )
+    return None
 
 
 def _service_file(root: Path, config: ProjectConfig, notes: list[str]) -> RenderedFile | None:

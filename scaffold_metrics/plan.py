@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .crd import Crd, CrdVersion
 from .errors import InputError, UsageError
+from .metric_config import MetricsConfig
 from .naming import (
     group_prefix,
     kind_label_name,
@@ -37,6 +38,7 @@ class FamilyPlan:
     path: tuple[str, ...] = ()
     extra_labels: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
+    label_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,14 +66,21 @@ class KindPlan:
     @property
     def object_labels(self) -> tuple[str, ...]:
         """Labels identifying the object on every sample: namespace (if namespaced) and name."""
-        return ("namespace", self.label_name) if self.namespaced else (self.label_name,)
+        return self.labels_for(self.namespaced, self.label_name)
+
+    @staticmethod
+    def labels_for(namespaced: bool, label_name: str) -> tuple[str, ...]:
+        """The object labels of a kind: namespace (if namespaced) and the name label."""
+        return ("namespace", label_name) if namespaced else (label_name,)
 
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """Choices that change the plan: the version per CRD (`*` for every CRD)."""
+    """Choices that change the plan: the version per CRD (`*` for every CRD) and the user's
+    `metrics:` config (which families, names, types, labels)."""
 
     versions: Mapping[str, str] = field(default_factory=dict)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,7 @@ def plan_metrics(
 ) -> MetricsPlan:
     """Plan every kind; `sources` maps a CRD name to the path shown in generated headers."""
     snakes = _unique_kind_names(crds)
+    _check_metrics_config(options.metrics, crds)
     kinds = []
     for crd in crds:
         version = select_version(crd, requested_version(crd, options.versions))
@@ -156,24 +166,28 @@ def plan_metrics(
                 module=python_module_name(snake),
                 class_prefix=python_class_prefix(snake),
                 source=sources.get(crd.name, str(crd.file)),
-                families=plan_families(crd, version, snake),
+                families=plan_families(crd, version, snake, options.metrics),
             )
         )
     return MetricsPlan(kinds=tuple(sorted(kinds, key=lambda k: k.module)))
 
 
-def plan_families(crd: Crd, version: CrdVersion, snake: str) -> tuple[FamilyPlan, ...]:
-    """The families of one kind. Every kind has `<kind>_info`, as in operator-sdk."""
-    del version  # the schema-driven families build on this
-    info = FamilyPlan(
-        name=f"{snake}_info",
-        help=f"Information about a {crd.kind} custom resource ({crd.plural}.{crd.group}).",
-        type="info",
-        source="metadata.name",
-        reason="every kind",
-        value="info",
-    )
-    return (info,)
+def plan_families(
+    crd: Crd, version: CrdVersion, snake: str, metrics: MetricsConfig | None = None
+) -> tuple[FamilyPlan, ...]:
+    """The families of one kind: `<kind>_info` (as in operator-sdk), `<kind>_created` and the
+    families planned from the version's schema and printer columns (see `families_plan`)."""
+    from .families_plan import plan_kind_families  # it builds FamilyPlans: imports this module
+
+    object_labels = KindPlan.labels_for(crd.namespaced, kind_label_name(snake))
+    choice = plan_kind_families(crd, version, snake, metrics or MetricsConfig(), object_labels)
+    return choice.families
+
+
+def _check_metrics_config(metrics: MetricsConfig, crds: Sequence[Crd]) -> None:
+    from .families_plan import check_config_kinds
+
+    check_config_kinds(metrics, crds)
 
 
 def _unique_kind_names(crds: Sequence[Crd]) -> dict[str, str]:

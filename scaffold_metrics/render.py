@@ -57,8 +57,11 @@ def python_literal(value: Any) -> str:
     raise TypeError(f"no literal for {type(value).__name__}")
 
 
-def python_string_lines(value: str, width: int = 72) -> str:
-    """A string literal split into implicitly joined pieces, so long text keeps lines short."""
+def python_string_lines(value: str, width: int = 72, fits: int = 88) -> str:
+    """A string literal; one that would not fit on its line (`fits` characters) is split into
+    implicitly joined pieces of about `width`, so long text keeps generated lines short."""
+    if len(repr(value)) <= fits:
+        return repr(value)
     words = value.split(" ")
     pieces: list[str] = []
     current = ""

@@ -222,3 +222,17 @@ def test_internal_error_exits_123(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     code, _out, err = init(tmp_path)
     assert code == 123
     assert "RuntimeError: boom" in err and "internal error" in err
+
+
+def test_requirements_name_the_runtime_extra(tmp_path: Path) -> None:
+    copy_crd(MEMCACHED_V1, tmp_path)
+    assert init(tmp_path)[0] == 0
+    assert "operator-metrics[runtime]>=0.1,<0.2" in (tmp_path / "requirements.txt").read_text()
+    other = tmp_path / "other"
+    copy_crd(MEMCACHED_V1, other)
+    (other / "requirements.txt").write_text("kopf==1.37.0\n")
+    code, _out, err = init(other)
+    assert code == 0
+    assert (other / "requirements.txt").read_text() == "kopf==1.37.0\n"
+    assert "requirements.txt does not name operator-metrics" in err
+    assert "operator-metrics[runtime]>=0.1,<0.2" in err

@@ -61,6 +61,7 @@ def test_wheel_installs_and_scaffolds_from_another_directory(tmp_path: Path) -> 
             "bad = {'click', 'jinja2', 'black', 'ruamel'} & {m.split('.')[0] for m in sys.modules};"
             " print(sorted(bad))",
         ],
+        cwd=tmp_path,
         check=True,
         capture_output=True,
         text=True,

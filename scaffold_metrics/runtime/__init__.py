@@ -6,8 +6,10 @@ library and, for Kubernetes access, the official `kubernetes` client.
 
 from __future__ import annotations
 
+from .collector import Collector, new_collectors
 from .families import MetricFamilyDef, MetricType, Sample
 from .generator import MetricsGeneratorProtocol
+from .kubeclient import load_api_client
 from .samples import SampleSet
 from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
 from .server import CollectorLike, MetricsServer, serve_metrics, start_metrics_server
@@ -15,6 +17,7 @@ from .store import MetricsStore
 
 __all__ = [
     "DEFAULT_SELF_METRICS",
+    "Collector",
     "CollectorLike",
     "MetricFamilyDef",
     "MetricType",
@@ -24,6 +27,8 @@ __all__ = [
     "Sample",
     "SampleSet",
     "SelfMetrics",
+    "load_api_client",
+    "new_collectors",
     "serve_metrics",
     "start_metrics_server",
 ]

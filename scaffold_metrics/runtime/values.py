@@ -1,13 +1,58 @@
 """Reading values out of custom-resource dicts, for generated generators.
 
 Generated code stays declarative (one call per family) while the type checks and conversions
-live here, tested once.
+live here, tested once. These run on every watch event, so they avoid regexes where a dict
+lookup will do and never raise on bad data: an absent value gives no sample, a value of the
+wrong type gives no sample and one `SampleSet.problem`.
+
+Conversions follow kube-state-metrics' Custom Resource State rules where both apply (booleans
+0/1, RFC 3339 in whole Unix seconds, Kubernetes quantities and `N%` as numbers), so an exported
+KSM config serves the same values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import calendar
+import math
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from .families import MetricFamilyDef
+from .samples import SampleSet
+
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+)
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$")
+_PERCENT = re.compile(r"^[0-9]+(?:\.[0-9]+)?%$")
+_SUFFIX_FACTORS = {
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+    "Pi": 2.0**50,
+    "Ei": 2.0**60,
+    "n": 1e-9,
+    "u": 1e-6,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+}
+
+
+class _Absent:
+    """Marker for a value the object does not have (distinct from an explicit wrong type)."""
+
+
+ABSENT = _Absent()
 
 
 def object_identity(obj: Mapping[str, Any], namespaced: bool) -> tuple[str, ...]:
@@ -19,3 +64,260 @@ def object_identity(obj: Mapping[str, Any], namespaced: bool) -> tuple[str, ...]
     if namespaced:
         return (str(metadata.get("namespace") or ""), name)
     return (name,)
+
+
+def lookup(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at `path`, `None` when absent or null; raises TypeError through a non-object."""
+    value: Any = obj
+    for key in path:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{'.'.join(path)}: {key!r} is under a {type(value).__name__}")
+        value = value.get(key)
+    return value
+
+
+def _where(family: MetricFamilyDef, path: tuple[str, ...]) -> str:
+    return f"{family.name}: {'.'.join(path)}"
+
+
+def _get(
+    samples: SampleSet, family: MetricFamilyDef, obj: Mapping[str, Any], path: tuple[str, ...]
+) -> Any:
+    """The value at `path`, or ABSENT (no sample) after recording a problem if unreadable."""
+    try:
+        value = lookup(obj, path)
+    except TypeError as exc:
+        samples.problem(f"{family.name}: {exc}")
+        return ABSENT
+    return ABSENT if value is None else value
+
+
+def _wrong(samples: SampleSet, family: MetricFamilyDef, path: tuple[str, ...], value: Any) -> None:
+    samples.problem(f"{_where(family, path)}: unexpected {type(value).__name__} value")
+
+
+def parse_timestamp(text: str) -> float | None:
+    """RFC 3339 text → whole Unix seconds (fractions dropped, as kube-state-metrics does)."""
+    match = _RFC3339.match(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+        return None
+    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    if match.group(8) is not None:
+        offset = int(match.group(9)) * 3600 + int(match.group(10)) * 60
+        seconds -= offset if match.group(8) == "+" else -offset
+    return float(seconds)
+
+
+def parse_quantity(text: str) -> float | None:
+    """A Kubernetes quantity (`500m`, `1Gi`, `1e3`, `2`) or a percentage (`25%` → 0.25)."""
+    match = _QUANTITY.match(text)
+    if match is not None:
+        number, suffix = match.groups()
+        value = float(number)
+        if suffix is None:
+            return value
+        factor = _SUFFIX_FACTORS.get(suffix)
+        if factor is not None:
+            return value * factor
+        return value * 10.0 ** int(suffix[1:])
+    if _PERCENT.match(text):
+        return float(text[:-1]) / 100.0
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def read_number(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    path: tuple[str, ...],
+) -> None:
+    """An `integer` or `number` field as its value."""
+    value = _get(samples, family, obj, path)
+    if value is ABSENT:
+        return
+    number = _number(value)
+    if number is None:
+        _wrong(samples, family, path, value)
+        return
+    samples.add(family, labels, number)
+
+
+def read_bool(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    path: tuple[str, ...],
+) -> None:
+    """A `boolean` field as 1 or 0."""
+    value = _get(samples, family, obj, path)
+    if value is ABSENT:
+        return
+    if not isinstance(value, bool):
+        _wrong(samples, family, path, value)
+        return
+    samples.add(family, labels, 1.0 if value else 0.0)
+
+
+def read_timestamp(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    path: tuple[str, ...],
+) -> None:
+    """A `date-time` string as Unix seconds."""
+    value = _get(samples, family, obj, path)
+    if value is ABSENT:
+        return
+    seconds = parse_timestamp(value) if isinstance(value, str) else None
+    if seconds is None:
+        _wrong(samples, family, path, value)
+        return
+    samples.add(family, labels, seconds)
+
+
+def read_quantity(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    path: tuple[str, ...],
+) -> None:
+    """An int-or-string field: a number, or a quantity / percentage string, as a number."""
+    value = _get(samples, family, obj, path)
+    if value is ABSENT:
+        return
+    number = parse_quantity(value) if isinstance(value, str) else _number(value)
+    if number is None:
+        _wrong(samples, family, path, value)
+        return
+    samples.add(family, labels, number)
+
+
+def read_enum(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    path: tuple[str, ...],
+    states: tuple[str, ...],
+) -> None:
+    """A string with an `enum`: one sample per allowed value, 1 for the current one."""
+    value = _get(samples, family, obj, path)
+    if value is ABSENT:
+        return
+    if not isinstance(value, str):
+        _wrong(samples, family, path, value)
+        return
+    for state in states:
+        samples.add(family, (*labels, state), 1.0 if state == value else 0.0)
+
+
+def read_conditions(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    path: tuple[str, ...],
+) -> None:
+    """`status.conditions`: per condition type, one sample per status, 1 for the current one.
+
+    A condition type listed twice keeps its first entry (and counts a problem): two series
+    with the same labels would make the whole exposition invalid.
+    """
+    value = _get(samples, family, obj, path)
+    if value is ABSENT:
+        return
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        _wrong(samples, family, path, value)
+        return
+    seen: set[str] = set()
+    for item in value:
+        kind = item.get("type") if isinstance(item, Mapping) else None
+        if not isinstance(kind, str):
+            samples.problem(f"{_where(family, path)}: condition without a string `type`")
+            continue
+        if kind in seen:
+            samples.problem(f"{_where(family, path)}: condition type {kind!r} listed twice")
+            continue
+        seen.add(kind)
+        status = item.get("status")
+        for candidate in CONDITION_STATUSES:
+            samples.add(family, (*labels, kind, candidate), 1.0 if status == candidate else 0.0)
+
+
+def read_labels(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    keys: tuple[str, ...],
+) -> None:
+    """Allow-listed `metadata.labels` as label values ("" when unset) of one sample.
+
+    No sample when the object has none of the keys, as kube-state-metrics does.
+    """
+    value = _get(samples, family, obj, ("metadata", "labels"))
+    if value is ABSENT:
+        return
+    if not isinstance(value, Mapping):
+        _wrong(samples, family, ("metadata", "labels"), value)
+        return
+    found = tuple(value.get(key) for key in keys)
+    if all(v is None for v in found):
+        return
+    samples.add(family, (*labels, *("" if v is None else str(v) for v in found)), 1.0)
+
+
+def read_map(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    path: tuple[str, ...],
+) -> None:
+    """A map of numbers or quantities: one sample per key (sorted), the key as a label."""
+    value = _get(samples, family, obj, path)
+    if value is ABSENT:
+        return
+    if not isinstance(value, Mapping):
+        _wrong(samples, family, path, value)
+        return
+    for key in sorted(str(k) for k in value):
+        item = value[key]
+        number = parse_quantity(item) if isinstance(item, str) else _number(item)
+        if number is None:
+            _wrong(samples, family, (*path, key), item)
+            continue
+        samples.add(family, (*labels, key), number)
+
+
+def read_length(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    path: tuple[str, ...],
+) -> None:
+    """An array as its number of items."""
+    value = _get(samples, family, obj, path)
+    if value is ABSENT:
+        return
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        _wrong(samples, family, path, value)
+        return
+    samples.add(family, labels, float(len(value)))

@@ -11,7 +11,10 @@ from typing import Any
 
 import kopf
 import pytest
+from kopf_fake_api import FakeKubeAPI
+from prom_helpers import promtool_check
 from prometheus_client.parser import text_string_to_metric_families
+from store_fakes import WidgetGenerator, widget
 
 from scaffold_metrics.runtime.kopf_integration import (
     KopfCollector,
@@ -20,9 +23,6 @@ from scaffold_metrics.runtime.kopf_integration import (
 )
 from scaffold_metrics.runtime.selfmetrics import WATCH_EVENTS, SelfMetrics
 from scaffold_metrics.runtime.store import MetricsStore
-from tests.prom_helpers import promtool_check
-from tests.runtime.kopf_fake_api import FakeKubeAPI
-from tests.runtime.store_fakes import WidgetGenerator, widget
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:

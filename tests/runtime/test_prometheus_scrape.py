@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from scaffold_metrics.runtime.selfmetrics import SelfMetrics
-from scaffold_metrics.runtime.server import start_metrics_server
-from scaffold_metrics.runtime.store import MetricsStore
-from tests.prom_helpers import (
+from prom_helpers import (
     query,
     running_prometheus,
     target_metadata,
     values_by,
     wait_for_query,
 )
-from tests.runtime.store_fakes import FakeCollector, WidgetGenerator, widget
+from store_fakes import FakeCollector, WidgetGenerator, widget
+
+from scaffold_metrics.runtime.selfmetrics import SelfMetrics
+from scaffold_metrics.runtime.server import start_metrics_server
+from scaffold_metrics.runtime.store import MetricsStore
 
 
 def test_prometheus_scrapes_store_and_self_metrics() -> None:

@@ -15,10 +15,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from prom_helpers import promtool_check
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as om_families,
 )
 from prometheus_client.parser import text_string_to_metric_families
+from store_fakes import FakeCollector, WidgetGenerator, widget
 
 from scaffold_metrics.runtime.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from scaffold_metrics.runtime.selfmetrics import SelfMetrics
@@ -29,8 +31,6 @@ from scaffold_metrics.runtime.server import (
     wants_openmetrics,
 )
 from scaffold_metrics.runtime.store import MetricsStore
-from tests.prom_helpers import promtool_check
-from tests.runtime.store_fakes import FakeCollector, WidgetGenerator, widget
 
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
@@ -277,12 +277,11 @@ def test_accepts_gzip(value: str | None, expected: bool) -> None:
 
 
 def test_serve_metrics_stops_collectors_on_sigterm(tmp_path: object) -> None:
-    script = textwrap.dedent(
-        """
+    script = textwrap.dedent("""
         import sys
         from scaffold_metrics.runtime.server import serve_metrics
         from scaffold_metrics.runtime.store import MetricsStore
-        from tests.runtime.store_fakes import FakeCollector, WidgetGenerator
+        from store_fakes import FakeCollector, WidgetGenerator
 
         class Loud(FakeCollector):
             def start(self):
@@ -293,12 +292,13 @@ def test_serve_metrics_stops_collectors_on_sigterm(tmp_path: object) -> None:
         serve_metrics([Loud(MetricsStore(WidgetGenerator()))], port=int(sys.argv[1]),
                       host="127.0.0.1")
         print("returned", flush=True)
-        """
-    )
+        """)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = [ROOT, here, os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     proc = subprocess.Popen(
         [sys.executable, "-c", script, str(port)],
         stdout=subprocess.PIPE,

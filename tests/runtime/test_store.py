@@ -9,13 +9,13 @@ import weakref
 from typing import Any
 
 import pytest
+from prom_helpers import promtool_check
 from prometheus_client.parser import text_string_to_metric_families
+from store_fakes import WidgetGenerator, widget
 
 from scaffold_metrics.runtime import MetricFamilyDef, MetricType, Sample
 from scaffold_metrics.runtime.selfmetrics import GENERATOR_ERRORS, SelfMetrics
 from scaffold_metrics.runtime.store import MetricsStore
-from tests.prom_helpers import promtool_check
-from tests.runtime.store_fakes import WidgetGenerator, widget
 
 
 def new_store() -> tuple[MetricsStore, SelfMetrics]:

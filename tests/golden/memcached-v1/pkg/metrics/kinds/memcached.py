@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from scaffold_metrics.runtime import MetricFamilyDef, MetricType, SampleSet
-from scaffold_metrics.runtime.values import object_identity
+from scaffold_metrics.runtime.values import (
+    object_identity,
+    read_conditions,
+    read_number,
+    read_timestamp,
+)
 
 from ..custom import memcached as custom
 
@@ -19,12 +24,49 @@ OBJECT_LABELS: tuple[str, ...] = ("namespace", "memcached")
 
 MEMCACHED_INFO = MetricFamilyDef(
     name="memcached_info",
-    help=("Information about a Memcached custom resource " "(memcacheds.cache.example.com)."),
+    help="Information about a Memcached custom resource (memcacheds.cache.example.com).",
     type=MetricType.INFO,
     label_names=OBJECT_LABELS,
 )
 
-FAMILIES: tuple[MetricFamilyDef, ...] = (MEMCACHED_INFO,)
+MEMCACHED_CREATED = MetricFamilyDef(
+    name="memcached_created",
+    help="Creation time of a Memcached, in Unix seconds.",
+    type=MetricType.GAUGE,
+    label_names=OBJECT_LABELS,
+)
+
+MEMCACHED_STATUS_CONDITION = MetricFamilyDef(
+    name="memcached_status_condition",
+    help=(
+        "Conditions of a Memcached (status.conditions): 1 for the current status "
+        "of each condition type, 0 for the others."
+    ),
+    type=MetricType.GAUGE,
+    label_names=(*OBJECT_LABELS, "type", "status"),
+)
+
+MEMCACHED_SPEC_CONTAINER_PORT = MetricFamilyDef(
+    name="memcached_spec_container_port",
+    help="Port defines the port that will be used to init the container with the image.",
+    type=MetricType.GAUGE,
+    label_names=OBJECT_LABELS,
+)
+
+MEMCACHED_SPEC_SIZE = MetricFamilyDef(
+    name="memcached_spec_size",
+    help="Size defines the number of Memcached instances.",
+    type=MetricType.GAUGE,
+    label_names=OBJECT_LABELS,
+)
+
+FAMILIES: tuple[MetricFamilyDef, ...] = (
+    MEMCACHED_INFO,
+    MEMCACHED_CREATED,
+    MEMCACHED_STATUS_CONDITION,
+    MEMCACHED_SPEC_CONTAINER_PORT,
+    MEMCACHED_SPEC_SIZE,
+)
 
 
 class MetricsGenerator:
@@ -42,5 +84,9 @@ class MetricsGenerator:
         samples = SampleSet()
         labels = object_identity(obj, namespaced=True)
         samples.add(MEMCACHED_INFO, labels, 1.0)
+        read_timestamp(samples, MEMCACHED_CREATED, labels, obj, ("metadata", "creationTimestamp"))
+        read_conditions(samples, MEMCACHED_STATUS_CONDITION, labels, obj, ("status", "conditions"))
+        read_number(samples, MEMCACHED_SPEC_CONTAINER_PORT, labels, obj, ("spec", "containerPort"))
+        read_number(samples, MEMCACHED_SPEC_SIZE, labels, obj, ("spec", "size"))
         custom.generate(obj, labels, samples)
         return samples

@@ -11,7 +11,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from scaffold_metrics.runtime import MetricFamilyDef, MetricType, SampleSet
-from scaffold_metrics.runtime.values import object_identity
+from scaffold_metrics.runtime.values import (
+    object_identity,
+    read_number,
+    read_timestamp,
+)
 
 from ..custom import memcached as custom
 
@@ -19,12 +23,30 @@ OBJECT_LABELS: tuple[str, ...] = ("namespace", "memcached")
 
 MEMCACHED_INFO = MetricFamilyDef(
     name="memcached_info",
-    help=("Information about a Memcached custom resource " "(memcacheds.cache.example.com)."),
+    help="Information about a Memcached custom resource (memcacheds.cache.example.com).",
     type=MetricType.INFO,
     label_names=OBJECT_LABELS,
 )
 
-FAMILIES: tuple[MetricFamilyDef, ...] = (MEMCACHED_INFO,)
+MEMCACHED_CREATED = MetricFamilyDef(
+    name="memcached_created",
+    help="Creation time of a Memcached, in Unix seconds.",
+    type=MetricType.GAUGE,
+    label_names=OBJECT_LABELS,
+)
+
+MEMCACHED_SPEC_SIZE = MetricFamilyDef(
+    name="memcached_spec_size",
+    help="Memcached spec.size.",
+    type=MetricType.GAUGE,
+    label_names=OBJECT_LABELS,
+)
+
+FAMILIES: tuple[MetricFamilyDef, ...] = (
+    MEMCACHED_INFO,
+    MEMCACHED_CREATED,
+    MEMCACHED_SPEC_SIZE,
+)
 
 
 class MetricsGenerator:
@@ -42,5 +64,7 @@ class MetricsGenerator:
         samples = SampleSet()
         labels = object_identity(obj, namespaced=True)
         samples.add(MEMCACHED_INFO, labels, 1.0)
+        read_timestamp(samples, MEMCACHED_CREATED, labels, obj, ("metadata", "creationTimestamp"))
+        read_number(samples, MEMCACHED_SPEC_SIZE, labels, obj, ("spec", "size"))
         custom.generate(obj, labels, samples)
         return samples

@@ -1,0 +1,544 @@
+"""Schema-driven families of one kind: what to measure, named, typed, bounded.
+
+Planned by default: `<kind>_info`, `<kind>_created`, the usual `status.conditions`, every field a
+printer column points at, and the numeric, boolean, timestamp, quantity and enum fields directly
+under `spec` and `status` and one object level below. A cap per kind keeps huge schemas bounded;
+the user's `metrics:` config adds (any depth, arrays, maps, schema-less fields), removes,
+renames and retypes. Everything not planned is reported with the reason, for `explain`.
+
+Names are `<kind>_<path in snake_case>`: valid, unique (later collisions get `_2`, `_3`, in
+planning order), never ending in a suffix Prometheus reserves for other types.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from . import schema as sch
+from .crd import Crd, CrdVersion
+from .errors import InputError
+from .metric_config import KindMetricsConfig, MetricsConfig, PathEntry
+from .naming import snake_case
+from .plan import FamilyPlan
+
+RESERVED_SUFFIXES = ("_total", "_count", "_sum", "_bucket", "_info")
+DEFAULT_DEPTH = 2  # fields of spec/status (1) and of objects directly below them (2)
+CREATED_PATH = ("metadata", "creationTimestamp")
+LABELS_PATH = ("metadata", "labels")
+CONDITIONS_PATH = ("status", "conditions")
+_SIMPLE_JSONPATH = re.compile(r"^\.?[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$")
+_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+# promtool's lint (`promtool check metrics`) rejects these name tokens: abbreviated units,
+# non-base units (with or without an SI prefix), and the family's own type name.
+_UNIT_ABBREVIATIONS = frozenset(
+    {"s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "tb", "pb", "m", "h", "d"}
+)
+_BASE_UNITS = [
+    "amperes",
+    "bytes",
+    "celsius",
+    "grams",
+    "joules",
+    "kelvin",
+    "meters",
+    "metres",
+    "seconds",
+    "volts",
+]
+_OTHER_UNITS = [
+    "minutes",
+    "hours",
+    "days",
+    "weeks",
+    "kelvins",
+    "fahrenheit",
+    "rankine",
+    "inches",
+    "yards",
+    "miles",
+    "bits",
+    "calories",
+    "pounds",
+    "ounces",
+]
+_UNIT_PREFIXES = [
+    "pico",
+    "nano",
+    "micro",
+    "milli",
+    "centi",
+    "deci",
+    "deca",
+    "hecto",
+    "kilo",
+    "kibi",
+    "mega",
+    "mibi",
+    "giga",
+    "gibi",
+    "tera",
+    "tebi",
+    "peta",
+    "pebi",
+]
+_NON_BASE_UNITS = frozenset(
+    {p + u for p in ("", *_UNIT_PREFIXES) for u in (*_BASE_UNITS, *_OTHER_UNITS)} - set(_BASE_UNITS)
+)
+_READER = {
+    sch.NUMBER: "number",
+    sch.BOOL: "bool",
+    sch.TIMESTAMP: "timestamp",
+    sch.QUANTITY: "quantity",
+    sch.ENUM: "enum",
+}
+_NUMERIC_VALUES = frozenset({"number", "bool", "timestamp", "quantity", "map", "length"})
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A field the plan does not measure, and why (depth, cap, type, config)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FamilyChoice:
+    """The families of one kind and what was left out."""
+
+    families: tuple[FamilyPlan, ...]
+    left_out: tuple[LeftOut, ...]
+
+
+@dataclass
+class _Candidate:
+    path: tuple[str, ...]
+    value: str
+    reason: str
+    description: str = ""
+    states: tuple[str, ...] = ()
+    mandatory: bool = False  # not subject to the cap: every-kind families and user includes
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.path)
+
+
+def _config_error(config: MetricsConfig, what: str, line: int | None) -> InputError:
+    return InputError(what, config.file, line, hint="see docs/metrics-config.md")
+
+
+def _under(path: tuple[str, ...], entries: Iterable[PathEntry]) -> PathEntry | None:
+    for entry in entries:
+        if path[: len(entry.path)] == entry.path:
+            return entry
+    return None
+
+
+def _column_path(json_path: str) -> tuple[str, ...] | None:
+    text = json_path.strip()
+    if not _SIMPLE_JSONPATH.match(text):
+        return None
+    return tuple(text.lstrip(".").split("."))
+
+
+def label_name_for_key(key: str) -> str:
+    """`app.kubernetes.io/name` → `label_app_kubernetes_io_name` (lower case: promtool lints
+    camelCase label names)."""
+    return "label_" + _LABEL_CHARS.sub("_", key).lower()
+
+
+def lint_safe_name(name: str, metric_type: str) -> str:
+    """`name` without the tokens promtool's lint rejects, each merged into its neighbour.
+
+    `..._through_s_ms_deny` → `..._throughsms_deny`, `..._timeout_minutes` → `..._timeoutminutes`,
+    a gauge's `..._gauge_...` likewise. The first token is never flagged by promtool.
+    """
+    text_type = "counter" if metric_type == "counter" else "gauge"
+    tokens = name.split("_")
+    out = tokens[:1]
+    for token in tokens[1:]:
+        bad = token in _UNIT_ABBREVIATIONS or token in _NON_BASE_UNITS or token == text_type
+        if bad and out and token:
+            out[-1] += token
+        else:
+            out.append(token)
+    return "_".join(out)
+
+
+class _Planner:
+    def __init__(
+        self,
+        crd: Crd,
+        version: CrdVersion,
+        snake: str,
+        config: MetricsConfig,
+        object_labels: tuple[str, ...],
+    ) -> None:
+        self.crd = crd
+        self.root = version.schema
+        self.version = version
+        self.snake = snake
+        self.config = config
+        self.kind_config: KindMetricsConfig = config.for_kind(crd.name, crd.kind) or (
+            KindMetricsConfig(key=crd.kind)
+        )
+        self.object_labels = object_labels
+        self.left_out: list[LeftOut] = []
+        self.candidates: list[_Candidate] = []
+        self.seen: set[tuple[str, ...]] = set()
+
+    # -- collecting -------------------------------------------------------------------------
+
+    def leave(self, path: str, reason: str) -> None:
+        self.left_out.append(LeftOut(path, reason))
+
+    def offer(self, candidate: _Candidate) -> None:
+        if candidate.path in self.seen:
+            return
+        excluded = _under(candidate.path, self.kind_config.exclude)
+        if excluded is not None and not candidate.mandatory:
+            self.leave(candidate.dotted, f"excluded in config ({excluded.dotted})")
+            self.seen.add(candidate.path)
+            return
+        self.seen.add(candidate.path)
+        self.candidates.append(candidate)
+
+    def from_field(self, field: sch.SchemaField, reason: str, mandatory: bool = False) -> bool:
+        value = _READER.get(field.kind)
+        if field.kind == sch.CONDITIONS:
+            value = "conditions"
+        if value is None:
+            return False
+        self.offer(
+            _Candidate(
+                field.path, value, reason, field.description, field.states, mandatory=mandatory
+            )
+        )
+        return True
+
+    def collect(self) -> None:
+        self.offer(_Candidate(("metadata", "name"), "info", "every kind", mandatory=True))
+        self.offer(_Candidate(CREATED_PATH, "timestamp", "every kind", mandatory=True))
+        self.check_excludes()
+        self.explicit_includes()
+        self.configured_fields()
+        conditions, _ = sch.find(self.root, CONDITIONS_PATH)
+        if conditions is not None:
+            if conditions.kind == sch.CONDITIONS:
+                self.from_field(conditions, "status conditions", mandatory=True)
+            else:
+                self.leave("status.conditions", "conditions without `type` and `status` fields")
+        keys = self.label_keys()
+        if keys:
+            self.offer(_Candidate(LABELS_PATH, "labels", "label allow-list", mandatory=True))
+        self.printer_columns()
+        self.defaults()
+
+    def label_keys(self) -> tuple[str, ...]:
+        keys = self.kind_config.labels
+        return self.config.labels if keys is None else keys
+
+    def check_excludes(self) -> None:
+        include = {e.path for e in self.kind_config.include}
+        for entry in self.kind_config.exclude:
+            if entry.path in (CREATED_PATH, LABELS_PATH):
+                continue
+            if entry.path in include:
+                raise _config_error(
+                    self.config, f"{entry.dotted} is both included and excluded", entry.line
+                )
+            found, unknown = sch.find(self.root, entry.path)
+            if found is None and not unknown:
+                raise self.no_such_field(entry)
+
+    def no_such_field(self, entry: PathEntry) -> InputError:
+        return _config_error(
+            self.config,
+            f"{self.crd.kind} {self.version.name} has no field {entry.dotted}",
+            entry.line,
+        )
+
+    def explicit_includes(self) -> None:
+        for entry in self.kind_config.include:
+            reason = f"included in config ({entry.dotted})"
+            if entry.path == CREATED_PATH:
+                continue
+            if entry.path == LABELS_PATH:
+                if not self.label_keys():
+                    raise _config_error(
+                        self.config, "metadata.labels needs a `labels` allow-list", entry.line
+                    )
+                continue
+            found, unknown = sch.find(self.root, entry.path)
+            if found is None:
+                if not unknown:
+                    raise self.no_such_field(entry)
+                self.offer(
+                    _Candidate(entry.path, "quantity", reason + ", schema-less", mandatory=True)
+                )
+                continue
+            if found.kind == sch.OBJECT:
+                below = list(sch.walk(self.root, top=(), below=entry.path))
+                if not any([self.from_field(f, reason, mandatory=True) for f in below]):
+                    raise _config_error(
+                        self.config,
+                        f"{entry.dotted} has no field a metric can be made of",
+                        entry.line,
+                    )
+            elif self.from_field(found, reason, mandatory=True):
+                pass
+            elif found.kind == sch.ARRAY:
+                self.offer(
+                    _Candidate(entry.path, "length", reason + ", number of items", mandatory=True)
+                )
+            elif found.kind == sch.MAP and found.value_kind in (sch.NUMBER, sch.QUANTITY):
+                self.offer(
+                    _Candidate(entry.path, "map", reason + ", one series per key", mandatory=True)
+                )
+            else:
+                what = {sch.STRING: "a string without enum", sch.UNKNOWN: "schema-less"}.get(
+                    found.kind, f"a {found.kind} of {found.value_kind or 'unknown'} values"
+                )
+                raise _config_error(
+                    self.config,
+                    f"{entry.dotted} is {what}: no metric can be made of it"
+                    + (", select a field below it" if found.kind == sch.UNKNOWN else ""),
+                    entry.line,
+                )
+
+    def configured_fields(self) -> None:
+        """A field the config renames or retypes is wanted: plan it whatever the cap or depth."""
+        for dotted in sorted({*self.kind_config.rename, *self.kind_config.types}):
+            path = tuple(dotted.split("."))
+            if path[0] == "metadata" or _under(path, self.kind_config.exclude):
+                continue
+            found, _ = sch.find(self.root, path)
+            if found is not None:
+                self.from_field(found, f"configured ({dotted})", mandatory=True)
+
+    def printer_columns(self) -> None:
+        for column in self.version.printer_columns:
+            label = f"printer column {column.name!r}"
+            path = _column_path(column.json_path)
+            if path is None:
+                if column.json_path.replace(" ", "").startswith(".status.conditions["):
+                    continue  # covered by <kind>_status_condition
+                self.leave(column.json_path, f"{label}: not a plain field path")
+                continue
+            if path == CREATED_PATH:
+                continue
+            found, _ = sch.find(self.root, path)
+            if found is None:
+                self.leave(".".join(path), f"{label}: not in the schema")
+            elif not self.from_field(found, label):
+                self.leave(found.dotted, f"{label}: {found.kind} field")
+
+    def defaults(self) -> None:
+        for field in sch.walk(self.root):
+            depth = len(field.path) - 1
+            if field.path == CONDITIONS_PATH or field.path in self.seen:
+                continue
+            if field.kind == sch.OBJECT:
+                continue
+            if field.kind in (sch.STRING,):
+                continue
+            if depth > DEFAULT_DEPTH:
+                if field.kind in _READER:
+                    self.leave(field.dotted, f"deeper than {DEFAULT_DEPTH} levels: include it")
+                continue
+            where = field.path[0] if depth == 1 else f"nested {field.path[0]}"
+            if not self.from_field(field, f"{where} field"):
+                kind = {sch.UNKNOWN: "schema-less (preserve-unknown-fields)"}.get(
+                    field.kind, field.kind
+                )
+                self.leave(field.dotted, f"{kind}: include it to measure it")
+
+    # -- choosing ---------------------------------------------------------------------------
+
+    def cap(self) -> int:
+        return self.kind_config.max_families or self.config.max_families
+
+    def choose(self) -> list[_Candidate]:
+        mandatory = [c for c in self.candidates if c.mandatory]
+        optional = [c for c in self.candidates if c not in mandatory]
+        room = max(0, self.cap() - len(mandatory))
+        for dropped in optional[room:]:
+            self.leave(dropped.dotted, f"over the cap of {self.cap()} families per kind")
+        return mandatory + optional[:room]
+
+    # -- naming -----------------------------------------------------------------------------
+
+    def base_name(self, c: _Candidate) -> str:
+        if c.value == "info":
+            return f"{self.snake}_info"
+        if c.path == CREATED_PATH:
+            return f"{self.snake}_created"
+        if c.value == "labels":
+            return f"{self.snake}_labels"
+        parts = [snake_case(p) for p in c.path]
+        if c.value == "conditions" and parts[-1] == "conditions":
+            parts[-1] = "condition"
+        name = "_".join([self.snake, *parts])
+        if c.value == "length":
+            name += "_items"
+        return name
+
+    def families(self) -> FamilyChoice:
+        self.collect()
+        chosen = self.choose()
+        renames = dict(self.kind_config.rename)
+        types = dict(self.kind_config.types)
+        taken: set[str] = set()
+        planned: list[FamilyPlan] = []
+        for c in chosen:
+            metric_type = self.metric_type(c, types.pop(c.dotted, None))
+            rename = renames.pop(c.dotted, None)
+            name = self.name(c, metric_type, rename, taken)
+            taken.update({name, name.removesuffix("_total"), name.removesuffix("_info")})
+            planned.append(self.family(c, name, metric_type))
+        for path, (_, line) in sorted({**renames, **types}.items()):
+            raise _config_error(
+                self.config, f"{path} is not a planned metric of {self.crd.kind}", line
+            )
+        return FamilyChoice(tuple(planned), tuple(self.left_out))
+
+    def metric_type(self, c: _Candidate, requested: tuple[str, int | None] | None) -> str:
+        default = {"info": "info", "enum": "stateset"}.get(c.value, "gauge")
+        if requested is None:
+            return default
+        wanted, line = requested
+        if c.value not in _NUMERIC_VALUES:
+            raise _config_error(
+                self.config, f"{c.dotted}: the type of a {default} family cannot change", line
+            )
+        return wanted
+
+    def name(
+        self,
+        c: _Candidate,
+        metric_type: str,
+        rename: tuple[str, int | None] | None,
+        taken: set[str],
+    ) -> str:
+        if rename is not None:
+            name, line = rename
+            problem = self.rename_problem(name, metric_type, c)
+            if name in taken:
+                problem = "is already used by another metric"
+            if problem:
+                raise _config_error(self.config, f"rename of {c.dotted}: {name!r} {problem}", line)
+            return name
+        name = lint_safe_name(self.base_name(c), metric_type)
+        if c.value not in ("info", "labels") and name.endswith(RESERVED_SUFFIXES):
+            name += "_value"
+        if metric_type == "counter":
+            name += "_total"
+        if c.value == "labels" and name in taken:
+            name = f"{self.snake}_metadata_labels"
+        unique, n = name, 2
+        while unique in taken or (
+            metric_type == "counter" and unique.removesuffix("_total") in taken
+        ):
+            unique = (
+                f"{name.removesuffix('_total')}_{n}_total"
+                if metric_type == "counter"
+                else f"{name}_{n}"
+            )
+            n += 1
+        return unique
+
+    def rename_problem(self, name: str, metric_type: str, c: _Candidate) -> str:
+        if metric_type == "info" and c.value == "info" and not name.endswith("_info"):
+            return "must end with _info"
+        if metric_type == "counter" and not name.endswith("_total"):
+            return "must end with _total (a counter)"
+        if metric_type not in ("counter", "info") and name.endswith(RESERVED_SUFFIXES):
+            return f"ends with a suffix reserved for other types ({', '.join(RESERVED_SUFFIXES)})"
+        return ""
+
+    def extra_labels(self, c: _Candidate, name: str) -> tuple[str, ...]:
+        def free(label: str, prefix: str) -> str:
+            return f"{prefix}_{label}" if label in self.object_labels else label
+
+        if c.value == "enum":
+            return (name,)
+        if c.value == "conditions":
+            return (free("type", "condition"), free("status", "condition"))
+        if c.value == "map":
+            return (free("key", "map"),)
+        if c.value == "labels":
+            names = tuple(label_name_for_key(k) for k in self.label_keys())
+            if len(set(names)) != len(names) or set(names) & set(self.object_labels):
+                raise _config_error(
+                    self.config,
+                    f"label keys of {self.crd.kind} map to the same metric label name "
+                    f"({', '.join(names)})",
+                    self.kind_config.line,
+                )
+            return names
+        return ()
+
+    def help(self, c: _Candidate) -> str:
+        kind = self.crd.kind
+        if c.value == "info":
+            return (
+                f"Information about a {kind} custom resource ({self.crd.plural}.{self.crd.group})."
+            )
+        if c.path == CREATED_PATH:
+            return f"Creation time of a {kind}, in Unix seconds."
+        if c.value == "labels":
+            return f"Kubernetes labels of a {kind} (allow-listed keys), as label_* labels."
+        if c.value == "conditions":
+            return (
+                f"Conditions of a {kind} ({c.dotted}): 1 for the current status of each "
+                f"condition type, 0 for the others."
+            )
+        text = c.description or f"{kind} {c.dotted}."
+        if not text.endswith((".", "!", "?")):
+            text += "."
+        extra = {
+            "timestamp": " In Unix seconds.",
+            "bool": " 1 for true, 0 for false.",
+            "length": " Number of items.",
+        }.get(c.value, "")
+        return f"{text}{extra}"
+
+    def family(self, c: _Candidate, name: str, metric_type: str) -> FamilyPlan:
+        return FamilyPlan(
+            name=name,
+            help=self.help(c),
+            type=metric_type,
+            source=c.dotted,
+            reason=c.reason,
+            value=c.value,
+            path=c.path if c.value not in ("info", "labels") else (),
+            extra_labels=self.extra_labels(c, name),
+            states=c.states,
+            label_keys=self.label_keys() if c.value == "labels" else (),
+        )
+
+
+def plan_kind_families(
+    crd: Crd,
+    version: CrdVersion,
+    snake: str,
+    config: MetricsConfig,
+    object_labels: Sequence[str],
+) -> FamilyChoice:
+    """The families of one kind and what was left out, from its schema and the user's config."""
+    return _Planner(crd, version, snake, config, tuple(object_labels)).families()
+
+
+def check_config_kinds(config: MetricsConfig, crds: Sequence[Crd]) -> None:
+    """Every `metrics.kinds` key names one of the project's CRDs (by CRD name or kind)."""
+    known = {crd.name for crd in crds} | {crd.kind for crd in crds}
+    for key, entry in sorted(config.kinds.items()):
+        if key not in known:
+            raise _config_error(
+                config,
+                f"metrics.kinds.{key}: no CRD of that kind or name in the project",
+                entry.line,
+            )

@@ -1,0 +1,394 @@
+"""List/watch collectors: keep a metrics store in step with one custom resource.
+
+One `Collector` per watched namespace (or one cluster-wide) runs a daemon thread that LISTs
+(paged), then WATCHes from the list's resourceVersion, resuming from the last RV it saw
+(bookmarks included) whenever the stream ends, and re-LISTs with `store.replace` on 410 so that
+objects deleted while it was away disappear. Errors never end the thread: it backs off with
+full jitter and tells people, at a bounded rate, which permission or CRD is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from .kubeclient import ApiError, Response, load_api_client, resource_path
+from .selfmetrics import SelfMetrics
+from .store import MetricsStore
+from .watch import WatchDisconnected, WatchIdle, list_all, watch_events
+
+__all__ = [
+    "Collector",
+    "NullSelfMetrics",
+    "SelfMetricsProtocol",
+    "load_api_client",
+    "new_collectors",
+]
+
+log = logging.getLogger("scaffold_metrics.runtime")
+
+ALL_NAMESPACES_LABEL = ""
+"""The `namespace` passed to self-metrics by a cluster-wide collector."""
+
+
+class SelfMetricsProtocol(Protocol):
+    """The self-metrics registry, as far as collectors report into it."""
+
+    def record_list(self, kind: str, namespace: str, ok: bool) -> None: ...
+
+    def record_watch(self, kind: str, namespace: str, ok: bool) -> None: ...
+
+    def record_event(self, kind: str, event_type: str) -> None: ...
+
+    def record_sync(self, kind: str, namespace: str, timestamp: float) -> None: ...
+
+
+class NullSelfMetrics:
+    """Default self-metrics: records nothing."""
+
+    def record_list(self, kind: str, namespace: str, ok: bool) -> None:
+        pass
+
+    def record_watch(self, kind: str, namespace: str, ok: bool) -> None:
+        pass
+
+    def record_event(self, kind: str, event_type: str) -> None:
+        pass
+
+    def record_sync(self, kind: str, namespace: str, timestamp: float) -> None:
+        pass
+
+
+class _Stopped(Exception):
+    """Raised inside the loop once `stop()` was called."""
+
+
+class Collector:
+    """Keeps `store` in step with `plural.group/version` objects in `namespace` (None: all)."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        group: str,
+        version: str,
+        plural: str,
+        kind: str,
+        namespace: str | None,
+        store: MetricsStore,
+        self_metrics: SelfMetricsProtocol | None = None,
+        *,
+        page_size: int = 500,
+        watch_timeout: tuple[int, int] = (300, 600),
+        idle_timeout: float = 70.0,
+        connect_timeout: float = 10.0,
+        list_timeout: float = 60.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        problem_log_interval: float = 300.0,
+    ) -> None:
+        self.api_client = api_client
+        self.group = group
+        self.version = version
+        self.plural = plural
+        self.kind = kind
+        self.namespace = namespace or None
+        self.store = store
+        self.self_metrics: SelfMetricsProtocol = self_metrics or NullSelfMetrics()
+        self.page_size = page_size
+        self.watch_timeout = watch_timeout
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self.list_timeout = list_timeout
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.problem_log_interval = problem_log_interval
+        self.path = resource_path(group, version, plural, self.namespace)
+        self.resource_version: str | None = None
+        """Where the next watch starts; None means the next step is a (re)LIST."""
+        self._synced = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._response: Response | None = None
+        self._failures = 0
+        self._expiries = 0  # 410s since a watch last delivered anything
+        self._last_logged: dict[str, float] = {}
+
+    # -- public ---------------------------------------------------------------------------
+
+    @property
+    def has_synced(self) -> bool:
+        """True once the first LIST has completed and filled the store."""
+        return self._synced.is_set()
+
+    @property
+    def scope_label(self) -> str:
+        """The namespace as self-metrics label it ("" for all namespaces / cluster scope)."""
+        return self.namespace or ALL_NAMESPACES_LABEL
+
+    def wait_for_sync(self, timeout: float | None = None) -> bool:
+        """Block until `has_synced` (or `timeout`); returns `has_synced`."""
+        return self._synced.wait(timeout)
+
+    def start(self) -> None:
+        """Start the list/watch loop in a daemon thread (idempotent)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        where = self.namespace or "all-namespaces"
+        self._thread = threading.Thread(
+            target=self._run, name=f"collector-{self.plural}.{self.group}-{where}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop promptly, even mid-watch: abort the open connection and join the thread."""
+        self._stop.set()
+        with self._lock:
+            resp = self._response
+        if resp is not None:
+            resp.abort()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self._thread = None
+
+    def describe(self) -> str:
+        """`memcacheds.cache.example.com in namespace default` (or `in all namespaces`)."""
+        where = f"namespace {self.namespace}" if self.namespace else "all namespaces"
+        return f"{self._resource_name} in {where}"
+
+    # -- loop -----------------------------------------------------------------------------
+
+    @property
+    def _resource_name(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._step()
+        except _Stopped:
+            pass
+        finally:
+            self._set_response(None)
+
+    def _step(self) -> None:
+        """One LIST (when needed) and one WATCH; every failure ends in a decision, not a crash."""
+        try:
+            if self.resource_version is None:
+                self._relist()
+            self._watch()
+        except ApiError as exc:
+            self._check_stopped()
+            if exc.expired:
+                self._on_expired(exc)
+            else:
+                self._on_error(exc)
+        except WatchIdle as exc:
+            self.self_metrics.record_watch(self.kind, self.scope_label, False)
+            log.debug("%s: %s; resuming from %s", self.describe(), exc, self.resource_version)
+        except WatchDisconnected as exc:
+            self._check_stopped()
+            self._on_error(exc)
+        except _Stopped:
+            raise
+        except Exception as exc:
+            self._check_stopped()
+            log.exception("%s: unexpected error", self.describe())
+            self._on_error(exc)
+
+    def _set_response(self, resp: Response | None) -> None:
+        with self._lock:
+            self._response = resp
+        if resp is not None and self._stop.is_set():
+            resp.abort()
+
+    def _relist(self) -> None:
+        try:
+            result = list_all(
+                self.api_client,
+                self.path,
+                self.page_size,
+                (self.connect_timeout, self.list_timeout),
+                on_open=self._set_response,
+            )
+        except ApiError as exc:
+            self.self_metrics.record_list(self.kind, self.scope_label, False)
+            if exc.expired:  # continue token too old: list again from the start, right away
+                log.info("%s: continue token expired, listing from scratch", self.describe())
+                self._check_stopped()
+                result = list_all(
+                    self.api_client,
+                    self.path,
+                    self.page_size,
+                    (self.connect_timeout, self.list_timeout),
+                    on_open=self._set_response,
+                )
+            else:
+                raise
+        except Exception:
+            self.self_metrics.record_list(self.kind, self.scope_label, False)
+            raise
+        self._check_stopped()
+        self.store.replace(result.items, self.namespace)
+        self.resource_version = result.resource_version
+        self.self_metrics.record_list(self.kind, self.scope_label, True)
+        self.self_metrics.record_sync(self.kind, self.scope_label, time.time())
+        if not self._synced.is_set():
+            log.info("%s: synced %d objects", self.describe(), len(result.items))
+        self._synced.set()
+        self._failures = 0
+        self._last_logged.clear()
+
+    def _watch(self) -> None:
+        assert self.resource_version is not None
+        lo, hi = self.watch_timeout
+        started = time.monotonic()
+        received = 0
+        try:
+            for event in watch_events(
+                self.api_client,
+                self.path,
+                self.resource_version,
+                random.randint(lo, hi),
+                self.idle_timeout,
+                self.connect_timeout,
+                on_open=self._set_response,
+            ):
+                self._check_stopped()
+                received += 1
+                self._expiries = 0
+                self._apply(event)
+        except (ApiError, WatchDisconnected):
+            self.self_metrics.record_watch(self.kind, self.scope_label, False)
+            raise
+        self._check_stopped()
+        self.self_metrics.record_watch(self.kind, self.scope_label, True)
+        if received:
+            self._failures = 0
+            self._expiries = 0
+        elif time.monotonic() - started < 1.0:
+            # A stream that ends at once with nothing in it must not turn into a busy loop.
+            self._failures += 1
+            self._sleep_backoff()
+
+    def _apply(self, event: Mapping[str, Any]) -> None:
+        kind = str(event.get("type", ""))
+        obj = event.get("object")
+        if not isinstance(obj, Mapping):
+            return
+        self.self_metrics.record_event(self.kind, kind)
+        try:
+            if kind in ("ADDED", "MODIFIED"):
+                self.store.upsert(obj)
+            elif kind == "DELETED":
+                self.store.delete(obj)
+        except Exception:
+            log.exception("%s: store failed on %s event", self.describe(), kind)
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            self.resource_version = str(rv)
+
+    def _on_expired(self, exc: ApiError) -> None:
+        log.info(
+            "%s: resourceVersion %s expired (%s); listing again",
+            self.describe(),
+            self.resource_version,
+            exc.message,
+        )
+        self.resource_version = None
+        self._expiries += 1
+        if self._expiries > 1:  # list, then 410 again at once: do not hammer the server
+            self._sleep_backoff(self._expiries - 1)
+
+    def _on_error(self, exc: Exception) -> None:
+        self._failures += 1
+        key, text = self._explain(exc)
+        now = time.monotonic()
+        last = self._last_logged.get(key)
+        if last is None or now - last >= self.problem_log_interval:
+            self._last_logged[key] = now
+            log.warning("%s (retrying with backoff)", text)
+        self._sleep_backoff()
+
+    def _explain(self, exc: Exception) -> tuple[str, str]:
+        where = f"namespace {self.namespace}" if self.namespace else "all namespaces"
+        if isinstance(exc, ApiError) and exc.status == 403:
+            return "403", (
+                f"cannot list/watch {self._resource_name} in {where}: {exc.message}; "
+                f"grant list/watch on {self._resource_name} in {where}"
+            )
+        if isinstance(exc, ApiError) and exc.status == 404:
+            return "404", (
+                f"CRD {self._resource_name} version {self.version} not served yet "
+                f"(GET {self.path}: 404); install the CRD"
+            )
+        return type(exc).__name__, f"{self.describe()}: {exc}"
+
+    def _sleep_backoff(self, attempt: int | None = None) -> None:
+        """Sleep with full jitter: uniform(0, min(cap, base * 2**attempt)); wakes on stop()."""
+        attempt = self._failures if attempt is None else attempt
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** min(attempt, 30))
+        if self._stop.wait(random.uniform(0, ceiling)):
+            raise _Stopped
+
+    def _check_stopped(self) -> None:
+        if self._stop.is_set():
+            raise _Stopped
+
+
+def new_collectors(
+    client: Any,
+    namespaces: Sequence[str] | None,
+    api: str,
+    kind: str,
+    generator: Any,
+    *,
+    store: MetricsStore | None = None,
+    self_metrics: SelfMetricsProtocol | None = None,
+    **options: Any,
+) -> list[Collector]:
+    """Collectors for `kind` of `api` ("group/version") over `namespaces`, sharing one store.
+
+    `client` is a `kubernetes.client.ApiClient`, or None to load config (in-cluster, else
+    kubeconfig). `namespaces` empty, None or `[""]` means one cluster-wide watch. `generator`
+    is a MetricsGenerator class or instance; its `plural` and `namespaced` attributes pick the
+    resource. Cluster-scoped kinds always get one cluster-wide collector. All collectors share
+    `store`, by default one new `MetricsStore(generator)`; `self_metrics` defaults to the
+    store's own `self_metrics` registry when it has one. `options` go to `Collector`.
+    """
+    if client is None:
+        client = load_api_client()
+    instance = generator() if isinstance(generator, type) else generator
+    group, _, version = api.rpartition("/")
+    if store is None:
+        registry = self_metrics if isinstance(self_metrics, SelfMetrics) else None
+        store = MetricsStore(instance, self_metrics=registry)
+    if self_metrics is None:
+        # Report into the registry the store reports into, when it has one.
+        self_metrics = getattr(store, "self_metrics", None)
+    requested = list(dict.fromkeys(namespaces or ()))
+    scopes: list[str | None]
+    if not getattr(instance, "namespaced", True) or not requested or "" in requested:
+        scopes = [None]
+    else:
+        scopes = list(requested)
+    return [
+        Collector(
+            client,
+            group,
+            version,
+            str(instance.plural),
+            kind,
+            ns,
+            store,
+            self_metrics,
+            **options,
+        )
+        for ns in scopes
+    ]

@@ -1,0 +1,130 @@
+"""One paged LIST and one WATCH stream, exactly as the API server speaks them.
+
+No retry policy lives here (the collector owns it): these functions do one exchange and turn
+every way it can end into a return value or one of a few exceptions the collector can act on:
+`ApiError` (HTTP error status, or an ERROR event inside a 200 watch stream, e.g. 410 Expired),
+`WatchIdle` (nothing at all, not even a bookmark, arrived within the read timeout) and
+`WatchDisconnected` (the connection broke mid-stream).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .kubeclient import ApiError, Response, open_get
+
+
+class WatchIdle(Exception):
+    """The watch stream sent nothing within the idle timeout: resume from the last RV."""
+
+
+class WatchDisconnected(Exception):
+    """The connection broke (reset, truncated chunked body, refused): resume after a backoff."""
+
+
+@dataclass
+class ListResult:
+    """All items of a (paged) LIST and the list's `metadata.resourceVersion` (snapshot RV)."""
+
+    items: list[dict[str, Any]]
+    resource_version: str
+    pages: int
+
+
+def list_all(
+    api_client: Any,
+    path: str,
+    page_size: int,
+    timeout: tuple[float, float],
+    on_open: Callable[[Response | None], None] | None = None,
+) -> ListResult:
+    """LIST every page (`limit` / `continue`); an expired continue token raises `ApiError` 410.
+
+    The resourceVersion of the first page is the snapshot every later page was read at, and
+    therefore the one to start watching from.
+    """
+    from urllib3 import exceptions as http_errors  # the kubernetes client's transport
+
+    items: list[dict[str, Any]] = []
+    resource_version = ""
+    token = ""
+    pages = 0
+    while True:
+        query = [("limit", str(page_size))]
+        if token:
+            query.append(("continue", token))
+        try:
+            resp = open_get(api_client, path, query, timeout)
+        except (http_errors.HTTPError, OSError) as exc:
+            raise WatchDisconnected(f"list {path}: {exc}") from exc
+        if on_open is not None:
+            on_open(resp)
+        try:
+            body = resp.read_all()
+        except (http_errors.HTTPError, OSError) as exc:
+            raise WatchDisconnected(f"list {path}: {exc}") from exc
+        finally:
+            resp.close()
+            if on_open is not None:
+                on_open(None)
+        doc = json.loads(body)
+        pages += 1
+        items.extend(doc.get("items") or [])
+        meta = doc.get("metadata") or {}
+        if not resource_version:
+            resource_version = str(meta.get("resourceVersion") or "")
+        token = str(meta.get("continue") or "")
+        if not token:
+            return ListResult(items, resource_version, pages)
+
+
+def watch_events(
+    api_client: Any,
+    path: str,
+    resource_version: str,
+    timeout_seconds: int,
+    idle_timeout: float,
+    connect_timeout: float,
+    on_open: Callable[[Response | None], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield the events of one WATCH from `resource_version` until the server ends it.
+
+    Bookmarks are requested and yielded like any event (their RV is where to resume). An ERROR
+    event raises `ApiError` (410 Expired included: the server says so inside a 200 stream).
+    """
+    from urllib3 import exceptions as http_errors  # the kubernetes client's transport
+
+    query = [
+        ("watch", "1"),
+        ("resourceVersion", resource_version),
+        ("allowWatchBookmarks", "true"),
+        ("timeoutSeconds", str(timeout_seconds)),
+    ]
+    try:
+        resp = open_get(api_client, path, query, (connect_timeout, idle_timeout))
+    except http_errors.ReadTimeoutError as exc:
+        raise WatchIdle(f"watch {path}: no response headers in {idle_timeout}s") from exc
+    except (http_errors.HTTPError, OSError) as exc:
+        raise WatchDisconnected(f"watch {path}: {exc}") from exc
+    if on_open is not None:
+        on_open(resp)
+    try:
+        for line in resp.iter_lines():
+            event = json.loads(line)
+            if not isinstance(event, dict):
+                continue
+            if event.get("type") == "ERROR":
+                obj = event.get("object")
+                raise ApiError.from_status_object(obj if isinstance(obj, dict) else {})
+            yield event
+    except (TimeoutError, http_errors.ReadTimeoutError) as exc:
+        raise WatchIdle(f"watch {path}: nothing received for {idle_timeout}s") from exc
+    except (http_errors.HTTPError, OSError, ValueError) as exc:
+        raise WatchDisconnected(f"watch {path}: {exc}") from exc
+    finally:
+        if on_open is not None:
+            on_open(None)
+        resp.close()

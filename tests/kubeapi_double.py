@@ -1,0 +1,652 @@
+"""TEST DOUBLE of kube-apiserver: list/watch of custom resources, for tests only.
+
+This is not a Kubernetes API server. It imitates, with the standard library only, the parts of
+kube-apiserver v1.36 that a list/watch client meets, as captured in
+`/work/shared/kube-api-transcripts/` (see `tests/test_kubeapi_double.py` for the checks):
+
+- one global, monotonically increasing resourceVersion (like etcd's revision); every object has
+  `metadata.resourceVersion`, `uid`, `creationTimestamp`, `generation` (and, optionally,
+  `managedFields` plus a `last-applied-configuration` annotation, as `kubectl apply` leaves);
+- LIST cluster-wide and per namespace, paged with `limit` / `continue` (opaque token,
+  `remainingItemCount`, every page carries the snapshot RV), `kind: <Kind>List`, chunked body;
+  a continue token older than the last `compact()` answers HTTP 410 Expired;
+- WATCH (`watch=1|true`) from a resourceVersion: events after it from the event history;
+  `resourceVersion=0` or absent: synthetic ADDED of current state; `sendInitialEvents=true`:
+  ADDED then a BOOKMARK annotated `k8s.io/initial-events-end`; a resourceVersion older than the
+  compaction horizon: HTTP 200 with one ERROR event (Status 410 Expired) then end of stream;
+  `allowWatchBookmarks=true`: BOOKMARKs (metadata.resourceVersion only) every
+  `bookmark_interval` seconds and one just before `timeoutSeconds` ends the stream;
+- event lines deliberately split across HTTP chunks (`split_event_lines`);
+- 404 `text/plain` "404 page not found" for a resource that is not served (CRD not installed);
+- 403 JSON Status naming user, verb, resource, group and scope for forbidden scopes.
+
+Test controls: `create`, `update`, `update_status`, `delete`, `compact`, `drop_connections`,
+`stall_watches`, `forbid` / `allow`, `install_crd` / `uninstall_crd`, and `requests` (a log).
+Use it as a context manager; `api_client()` returns a `kubernetes.client.ApiClient` for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import contextlib
+import copy
+import datetime
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """One custom resource the double serves (when installed)."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.plural}.{self.group}"
+
+
+MEMCACHED = ResourceSpec("cache.example.com", "v1alpha1", "memcacheds", "Memcached")
+"""The memcached CRD of operator-sdk, the kind the transcripts were captured with."""
+
+
+@dataclass
+class RequestRecord:
+    """One request the double answered: for assertions in tests."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int = 0
+    time: float = field(default_factory=time.monotonic)
+
+    @property
+    def is_watch(self) -> bool:
+        return self.query.get("watch") in ("1", "true")
+
+
+@dataclass
+class _Event:
+    rv: int
+    type: str
+    spec: ResourceSpec
+    obj: dict[str, Any]
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KubeApiDouble:
+    """In-memory kube-apiserver stand-in serving list/watch over HTTP/1.1 on 127.0.0.1."""
+
+    def __init__(
+        self,
+        resources: Iterable[ResourceSpec] = (MEMCACHED,),
+        *,
+        installed: bool = True,
+        bookmark_interval: float = 60.0,
+        split_event_lines: bool = True,
+        chunk_size: int = 2048,
+        managed_fields: bool = True,
+        user: str = "system:anonymous",
+        first_resource_version: int = 200,
+    ) -> None:
+        self.resources = {(r.group, r.version, r.plural): r for r in resources}
+        self.bookmark_interval = bookmark_interval
+        self.split_event_lines = split_event_lines
+        self.chunk_size = chunk_size
+        self.managed_fields = managed_fields
+        self.user = user
+        self.requests: list[RequestRecord] = []
+        self._cond = threading.Condition()
+        self._rv = first_resource_version
+        self._compacted = first_resource_version
+        self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, ns, name)
+        self._history: list[_Event] = []
+        self._snapshots: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        self._installed = {r.plural for r in resources} if installed else set()
+        self._forbidden: set[str | None] = set()
+        self._drop_generation = 0
+        self._expire_continue = 0
+        self._stall_until = 0.0
+        self._closing = False
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> KubeApiDouble:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        handler = type("Handler", (_Handler,), {"double": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._drop_generation += 1
+            self._cond.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the double first"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def api_client(self) -> Any:
+        """A `kubernetes.client.ApiClient` pointed at this double (no auth)."""
+        from kubernetes import client
+
+        cfg = client.Configuration()
+        cfg.host = self.url
+        return client.ApiClient(cfg)
+
+    # -- state controls -------------------------------------------------------------------
+
+    @property
+    def resource_version(self) -> int:
+        """The current global resourceVersion."""
+        with self._cond:
+            return self._rv
+
+    def _spec_of(self, obj: Mapping[str, Any]) -> ResourceSpec:
+        group, _, version = str(obj["apiVersion"]).rpartition("/")
+        for spec in self.resources.values():
+            if (spec.group, spec.version, spec.kind) == (group, version, obj["kind"]):
+                return spec
+        raise KeyError(f"no resource for {obj['apiVersion']} {obj['kind']}")
+
+    def _key(self, spec: ResourceSpec, obj: Mapping[str, Any]) -> tuple[str, str, str]:
+        meta = obj["metadata"]
+        ns = meta.get("namespace", "default") if spec.namespaced else ""
+        return (spec.plural, ns, meta["name"])
+
+    def _record(self, type_: str, spec: ResourceSpec, obj: dict[str, Any]) -> None:
+        self._history.append(_Event(self._rv, type_, spec, copy.deepcopy(obj)))
+        self._cond.notify_all()
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Create `obj` (apiVersion, kind, metadata.name[, namespace], spec); returns it stored."""
+        spec = self._spec_of(obj)
+        with self._cond:
+            new = copy.deepcopy(dict(obj))
+            meta = new.setdefault("metadata", {})
+            key = self._key(spec, new)
+            if key in self._objects:
+                raise KeyError(f"{key} already exists")
+            if spec.namespaced:
+                meta["namespace"] = key[1]
+            now = _now()
+            if self.managed_fields:
+                applied = {
+                    "apiVersion": new["apiVersion"],
+                    "kind": new["kind"],
+                    "metadata": {"annotations": {}, "name": meta["name"]}
+                    | ({"namespace": key[1]} if spec.namespaced else {}),
+                    "spec": new.get("spec", {}),
+                }
+                annotations = meta.setdefault("annotations", {})
+                annotations[LAST_APPLIED] = json.dumps(applied, separators=(",", ":")) + "\n"
+                meta["managedFields"] = [
+                    {
+                        "apiVersion": new["apiVersion"],
+                        "fieldsType": "FieldsV1",
+                        "fieldsV1": {
+                            "f:metadata": {"f:annotations": {".": {}, f"f:{LAST_APPLIED}": {}}},
+                            "f:spec": {".": {}, **{f"f:{k}": {} for k in new.get("spec", {})}},
+                        },
+                        "manager": "kubectl-client-side-apply",
+                        "operation": "Update",
+                        "time": now,
+                    }
+                ]
+            meta["creationTimestamp"] = now
+            meta["generation"] = 1
+            meta["uid"] = str(uuid.uuid4())
+            self._rv += 1
+            meta["resourceVersion"] = str(self._rv)
+            self._objects[key] = new
+            self._record("ADDED", spec, new)
+            return copy.deepcopy(new)
+
+    def update(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace spec (and labels/annotations); generation goes up when spec changed."""
+        spec = self._spec_of(obj)
+        with self._cond:
+            key = self._key(spec, obj)
+            cur = self._objects[key]
+            new = copy.deepcopy(cur)
+            if obj.get("spec") != cur.get("spec"):
+                new["spec"] = copy.deepcopy(obj.get("spec"))
+                new["metadata"]["generation"] += 1
+            for part in ("labels", "annotations"):
+                if part in obj.get("metadata", {}):
+                    new["metadata"][part] = copy.deepcopy(obj["metadata"][part])
+            return self._store_modified(spec, key, new)
+
+    def update_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace only `status` (the status subresource): generation does not change."""
+        spec = self._spec_of(obj)
+        with self._cond:
+            key = self._key(spec, obj)
+            new = copy.deepcopy(self._objects[key])
+            new["status"] = copy.deepcopy(obj.get("status"))
+            return self._store_modified(spec, key, new)
+
+    def _store_modified(
+        self, spec: ResourceSpec, key: tuple[str, str, str], new: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._rv += 1
+        new["metadata"]["resourceVersion"] = str(self._rv)
+        self._objects[key] = new
+        self._record("MODIFIED", spec, new)
+        return copy.deepcopy(new)
+
+    def delete(self, obj: Mapping[str, Any]) -> None:
+        """Delete the object named like `obj`; watchers get DELETED with the deletion's RV."""
+        spec = self._spec_of(obj)
+        with self._cond:
+            gone = self._objects.pop(self._key(spec, obj))
+            self._rv += 1
+            gone["metadata"]["resourceVersion"] = str(self._rv)
+            self._record("DELETED", spec, gone)
+
+    def objects(self, plural: str = MEMCACHED.plural) -> list[dict[str, Any]]:
+        """Current objects of `plural`, sorted by namespace and name."""
+        with self._cond:
+            return [copy.deepcopy(o) for k, o in sorted(self._objects.items()) if k[0] == plural]
+
+    def compact(self) -> None:
+        """Compact at the current RV (like etcd): watches from an older RV and continue tokens
+        issued before now get 410 Expired. Watches already open keep their events."""
+        with self._cond:
+            self._compacted = self._rv
+            self._snapshots.clear()
+
+    def expire_next_continue(self, count: int = 1) -> None:
+        """Answer the next `count` LIST requests carrying a continue token with 410 Expired
+        (as if a compaction happened between two pages)."""
+        with self._cond:
+            self._expire_continue += count
+
+    def drop_connections(self) -> None:
+        """Abruptly close every open watch (no terminating chunk), as a dying proxy would."""
+        with self._cond:
+            self._drop_generation += 1
+            self._cond.notify_all()
+
+    def stall_watches(self, seconds: float) -> None:
+        """For `seconds`, open and new watches send nothing at all, not even bookmarks."""
+        with self._cond:
+            self._stall_until = time.monotonic() + seconds
+            self._cond.notify_all()
+
+    def forbid(self, namespace: str | None) -> None:
+        """Answer 403 for `namespace` (None: for requests across all namespaces / cluster)."""
+        with self._cond:
+            self._forbidden.add(namespace)
+
+    def allow(self, namespace: str | None) -> None:
+        """Undo `forbid(namespace)`."""
+        with self._cond:
+            self._forbidden.discard(namespace)
+
+    def install_crd(self, plural: str = MEMCACHED.plural) -> None:
+        """Serve `plural` from now on (before that: 404 page not found)."""
+        with self._cond:
+            self._installed.add(plural)
+
+    def uninstall_crd(self, plural: str = MEMCACHED.plural) -> None:
+        """Stop serving `plural`: its objects are gone and open watches of it end."""
+        with self._cond:
+            self._installed.discard(plural)
+            for key in [k for k in self._objects if k[0] == plural]:
+                del self._objects[key]
+            self._drop_generation += 1
+            self._cond.notify_all()
+
+    def watch_requests(self) -> list[RequestRecord]:
+        with self._cond:
+            return [r for r in self.requests if r.is_watch]
+
+    def list_requests(self) -> list[RequestRecord]:
+        with self._cond:
+            return [r for r in self.requests if not r.is_watch]
+
+    # -- request handling helpers (called from handler threads) ---------------------------
+
+    def _route(self, path: str) -> tuple[ResourceSpec, str | None] | None:
+        parts = path.strip("/").split("/")
+        if len(parts) == 4 and parts[0] == "apis":
+            ns: str | None = None
+            group, version, plural = parts[1], parts[2], parts[3]
+        elif len(parts) == 6 and parts[0] == "apis" and parts[3] == "namespaces":
+            group, version, ns, plural = parts[1], parts[2], parts[4], parts[5]
+        else:
+            return None
+        spec = self.resources.get((group, version, plural))
+        with self._cond:
+            if spec is None or plural not in self._installed:
+                return None
+        if ns is not None and not spec.namespaced:
+            return None
+        return spec, ns
+
+    def _matches(self, spec: ResourceSpec, ns: str | None, e_spec: ResourceSpec, obj: Any) -> bool:
+        if e_spec != spec:
+            return False
+        return ns is None or obj["metadata"].get("namespace") == ns
+
+    def _current(self, spec: ResourceSpec, ns: str | None) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(o)
+            for k, o in sorted(self._objects.items())
+            if k[0] == spec.plural and (ns is None or k[1] == ns)
+        ]
+
+
+def _forbidden_status(double: KubeApiDouble, spec: ResourceSpec, ns: str | None, verb: str) -> Any:
+    scope = f'in the namespace "{ns}"' if ns else "at the cluster scope"
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": (
+            f'{spec.full_name} is forbidden: User "{double.user}" cannot {verb} resource '
+            f'"{spec.plural}" in API group "{spec.group}" {scope}'
+        ),
+        "reason": "Forbidden",
+        "details": {"group": spec.group, "kind": spec.plural},
+        "code": 403,
+    }
+
+
+def _expired_status(message: str) -> dict[str, Any]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": "Expired",
+        "code": 410,
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    double: KubeApiDouble
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _send_fixed(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _start_chunked(self) -> None:
+        self.send_response(200)
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+    def _chunks(self, data: bytes) -> None:
+        size = self.double.chunk_size
+        for i in range(0, len(data), size):
+            self._chunk(data[i : i + size])
+
+    def _end_chunked(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _send_event(self, type_: str, obj: Mapping[str, Any]) -> None:
+        line = json.dumps({"type": type_, "object": obj}, separators=(",", ":")).encode() + b"\n"
+        if self.double.split_event_lines and len(line) > 2:
+            half = len(line) // 2  # one event over two chunks, as the real server does
+            self._chunk(line[:half])
+            self._chunk(line[half:])
+        else:
+            self._chunks(line)
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        d = self.double
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        record = RequestRecord("GET", url.path, query)
+        with d._cond:
+            d.requests.append(record)
+        route = d._route(url.path)
+        if route is None:
+            record.status = 404
+            self._send_fixed(404, "text/plain; charset=utf-8", b"404 page not found\n")
+            return
+        spec, ns = route
+        watching = query.get("watch") in ("1", "true")
+        with d._cond:
+            forbidden = ns in d._forbidden
+        if forbidden:
+            record.status = 403
+            body = json.dumps(_forbidden_status(d, spec, ns, "watch" if watching else "list"))
+            self._send_fixed(403, "application/json", body.encode())
+            return
+        if watching:
+            record.status = 200
+            self._watch(spec, ns, query)
+        else:
+            self._list(spec, ns, query, record)
+
+    def _list(
+        self, spec: ResourceSpec, ns: str | None, query: dict[str, str], record: RequestRecord
+    ) -> None:
+        d = self.double
+        limit = int(query.get("limit") or 0)
+        token = query.get("continue", "")
+        scope_key = f"{spec.plural}/{ns or ''}"
+        with d._cond:
+            if token:
+                try:
+                    state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+                    snap_rv, start = int(state["rv"]), int(state["start"])
+                except (ValueError, KeyError):
+                    record.status = 400
+                    self._send_fixed(400, "application/json", b'{"kind":"Status","code":400}')
+                    return
+                items = d._snapshots.get(snap_rv, {}).get(scope_key)
+                forced = d._expire_continue > 0
+                if forced:
+                    d._expire_continue -= 1
+                if forced or snap_rv < d._compacted or items is None:
+                    record.status = 410
+                    msg = (
+                        "The provided continue parameter is too old to display a consistent "
+                        "list result. You can start a new list without the continue parameter, "
+                        "or use the continue token in this response to retrieve the remainder "
+                        "of the results. Continuing with the provided token results in an "
+                        "inconsistent list - objects that were created, modified, or deleted "
+                        "between the time the first chunk was returned and now may show up in "
+                        "the list."
+                    )
+                    body = json.dumps(_expired_status(msg)).encode()
+                    self._send_fixed(410, "application/json", body)
+                    return
+            else:
+                snap_rv, start = d._rv, 0
+                items = d._current(spec, ns)
+                if limit:
+                    d._snapshots.setdefault(snap_rv, {})[scope_key] = items
+        end = start + limit if limit else len(items)
+        meta: dict[str, Any] = {"resourceVersion": str(snap_rv)}
+        if end < len(items):
+            raw = json.dumps({"v": "meta.k8s.io/v1", "rv": snap_rv, "start": end}).encode()
+            meta["continue"] = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            meta["remainingItemCount"] = len(items) - end
+        else:
+            meta["continue"] = ""
+        doc = {
+            "apiVersion": spec.api_version,
+            "items": items[start:end],
+            "kind": f"{spec.kind}List",
+            "metadata": meta,
+        }
+        record.status = 200
+        self._start_chunked()
+        self._chunks(json.dumps(doc, separators=(",", ":")).encode())
+        self._end_chunked()
+
+    def _watch(self, spec: ResourceSpec, ns: str | None, query: dict[str, str]) -> None:
+        d = self.double
+        bookmarks = query.get("allowWatchBookmarks") == "true"
+        timeout = float(query.get("timeoutSeconds") or 1800)
+        deadline = time.monotonic() + timeout
+        rv_param = query.get("resourceVersion", "")
+        initial = query.get("sendInitialEvents") == "true"
+        self._start_chunked()
+        try:
+            with d._cond:
+                generation = d._drop_generation
+                snapshot = d._current(spec, ns)
+                current_rv = d._rv
+                compacted = d._compacted
+            if initial or rv_param in ("", "0"):
+                for obj in snapshot:
+                    self._send_event("ADDED", obj)
+                last = current_rv
+                if initial and bookmarks:
+                    self._send_event("BOOKMARK", self._bookmark(spec, last, initial_end=True))
+            else:
+                last = int(rv_param)
+                if last < compacted:
+                    status = _expired_status(f"too old resource version: {last} ({compacted})")
+                    self._send_event("ERROR", status)
+                    self._end_chunked()
+                    return
+            self._stream(spec, ns, last, generation, deadline, bookmarks)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _bookmark(self, spec: ResourceSpec, rv: int, initial_end: bool = False) -> dict[str, Any]:
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if initial_end:
+            meta = {"annotations": {INITIAL_EVENTS_END: "true"}, **meta}
+        return {"apiVersion": spec.api_version, "kind": spec.kind, "metadata": meta}
+
+    def _stream(
+        self,
+        spec: ResourceSpec,
+        ns: str | None,
+        last: int,
+        generation: int,
+        deadline: float,
+        bookmarks: bool,
+    ) -> None:
+        d = self.double
+        next_bookmark = time.monotonic() + d.bookmark_interval
+        while True:
+            with d._cond:
+                now = time.monotonic()
+                wake = min(deadline, next_bookmark if bookmarks else deadline)
+                if d._stall_until > now:
+                    wake = min(deadline, d._stall_until)
+                elif d._drop_generation == generation and (
+                    not d._history or d._history[-1].rv <= last
+                ):
+                    d._cond.wait(max(0.0, wake - now))
+                if d._drop_generation != generation:
+                    self._abort()
+                    return
+                now = time.monotonic()
+                stalled = d._stall_until > now
+                pending: list[_Event] = []
+                global_rv = d._rv
+                if not stalled:
+                    idx = bisect.bisect_right([e.rv for e in d._history], last)
+                    pending = d._history[idx:]
+            if stalled:
+                with d._cond:
+                    if d._drop_generation == generation:
+                        d._cond.wait(max(0.0, min(deadline, d._stall_until) - time.monotonic()))
+                    if d._drop_generation != generation:
+                        self._abort()
+                        return
+                if time.monotonic() >= deadline:
+                    self._end_chunked()
+                    return
+                next_bookmark = time.monotonic() + d.bookmark_interval
+                continue
+            for event in pending:
+                if d._matches(spec, ns, event.spec, event.obj):
+                    self._send_event(event.type, event.obj)
+                last = event.rv
+            now = time.monotonic()
+            if now >= deadline:
+                if bookmarks:
+                    self._send_event("BOOKMARK", self._bookmark(spec, global_rv))
+                self._end_chunked()
+                return
+            if bookmarks and now >= next_bookmark:
+                self._send_event("BOOKMARK", self._bookmark(spec, global_rv))
+                last = max(last, global_rv)
+                next_bookmark = now + d.bookmark_interval
+
+    def _abort(self) -> None:
+        """Close the socket mid-body: the client sees a truncated chunked stream."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def iter_watch_lines(body: bytes) -> Iterator[dict[str, Any]]:
+    """Decode a watch body (already de-chunked) into events; for tests of the double."""
+    for line in body.split(b"\n"):
+        if line.strip():
+            yield json.loads(line)

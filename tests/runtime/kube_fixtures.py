@@ -1,0 +1,392 @@
+"""Kubernetes API backends for the collector tests: the test double, or a real control plane.
+
+By default tests run against `tests/kubeapi_double.py`. When `KUBEBUILDER_ASSETS` names a
+directory holding `etcd` and `kube-apiserver` (the envtest convention), the same tests run
+against a real control plane started here (etcd + kube-apiserver on 127.0.0.1, RBAC on, a
+static admin token), with the CRDs of `tests/data/crds/` applied. Both backends expose one
+control interface (`create`, `update`, `update_status`, `delete`, `install_crd`,
+`uninstall_crd`, `api_client`); `double` is None against the real server, and tests that need
+double-only controls (compact, drop, stall, forbid, request log) skip there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for kubeapi_double
+
+from kubeapi_double import MEMCACHED, KubeApiDouble, ResourceSpec
+
+CRD_DIR = Path(__file__).resolve().parents[1] / "data" / "crds"
+WIDGETS = ResourceSpec("test.example.com", "v1", "widgets", "Widget")
+CLUSTER_THINGS = ResourceSpec("test.example.com", "v1", "clusterthings", "ClusterThing", False)
+ALL_RESOURCES = (MEMCACHED, WIDGETS, CLUSTER_THINGS)
+CRD_FILES = {
+    MEMCACHED.plural: "operator-sdk-cache.example.com_memcacheds.yaml",
+    WIDGETS.plural: "test.example.com_widgets.yaml",
+    CLUSTER_THINGS.plural: "test.example.com_clusterthings.yaml",
+}
+
+
+def make_obj(
+    spec: ResourceSpec, name: str, namespace: str | None = "default", **fields: Any
+) -> dict[str, Any]:
+    """A new object of `spec` (fields become `spec`; size 1 fits the memcached schema)."""
+    meta: dict[str, Any] = {"name": name}
+    if spec.namespaced:
+        meta["namespace"] = namespace or "default"
+    return {
+        "apiVersion": spec.api_version,
+        "kind": spec.kind,
+        "metadata": meta,
+        "spec": fields or {"size": 1},
+    }
+
+
+class DoubleBackend:
+    """The test double behind the control interface."""
+
+    def __init__(self, double: KubeApiDouble) -> None:
+        self.double: KubeApiDouble | None = double
+        self._d = double
+
+    def api_client(self) -> Any:
+        return self._d.api_client()
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return self._d.create(obj)
+
+    def update(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return self._d.update(obj)
+
+    def update_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return self._d.update_status(obj)
+
+    def delete(self, obj: Mapping[str, Any]) -> None:
+        self._d.delete(obj)
+
+    def install_crd(self, spec: ResourceSpec) -> None:
+        self._d.install_crd(spec.plural)
+
+    def uninstall_crd(self, spec: ResourceSpec) -> None:
+        self._d.uninstall_crd(spec.plural)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ControlPlane:
+    """etcd + kube-apiserver from `KUBEBUILDER_ASSETS`, as envtest starts them."""
+
+    def __init__(self, assets: Path) -> None:
+        self.assets = assets
+        self.dir = Path(tempfile.mkdtemp(prefix="operator-metrics-envtest-"))
+        self.token = uuid.uuid4().hex
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.host = ""
+
+    def start(self) -> None:
+        etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        self._spawn(
+            "etcd",
+            [
+                str(self.assets / "etcd"),
+                f"--data-dir={self.dir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync=true",
+            ],
+        )
+        key = self.dir / "sa.key"
+        subprocess.run(
+            ["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True
+        )
+        tokens = self.dir / "tokens.csv"
+        tokens.write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
+        cert_dir = self.dir / "certs"
+        cert_dir.mkdir()
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.assets / "kube-apiserver"),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                f"--cert-dir={cert_dir}",
+                f"--token-auth-file={tokens}",
+                "--authorization-mode=RBAC",
+                f"--service-account-key-file={key}",
+                f"--service-account-signing-key-file={key}",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--disable-admission-plugins=ServiceAccount",
+            ],
+        )
+        self.host = f"https://127.0.0.1:{api_port}"
+        self._wait_ready()
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
+        self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+
+    def api_client(self) -> Any:
+        from kubernetes import client
+
+        cfg = client.Configuration()
+        cfg.host = self.host
+        cfg.verify_ssl = False  # self-signed serving cert generated in --cert-dir
+        cfg.api_key = {"BearerToken": self.token}
+        cfg.api_key_prefix = {"BearerToken": "Bearer"}
+        return client.ApiClient(cfg)
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        import urllib3
+
+        http = urllib3.PoolManager(cert_reqs="CERT_NONE")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc in self.procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"control plane process exited; logs in {self.dir}")
+            with contextlib.suppress(Exception):
+                r = http.request(
+                    "GET",
+                    f"{self.host}/readyz",
+                    headers={"Authorization": f"Bearer {self.token}"},
+                    timeout=2.0,
+                )
+                if r.status == 200:
+                    return
+            time.sleep(0.25)
+        raise RuntimeError(f"kube-apiserver not ready in {timeout}s; logs in {self.dir}")
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+            if proc.poll() is None:
+                proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RealBackend:
+    """A real API server behind the control interface (objects through the official client)."""
+
+    double: KubeApiDouble | None = None
+
+    def __init__(self, plane: ControlPlane) -> None:
+        from kubernetes import client
+
+        self.plane = plane
+        self._client = plane.api_client()
+        self.custom = client.CustomObjectsApi(self._client)
+        self.core = client.CoreV1Api(self._client)
+        self.ext = client.ApiextensionsV1Api(self._client)
+        self._namespaces: set[str] = set()
+
+    def api_client(self) -> Any:
+        return self.plane.api_client()
+
+    @staticmethod
+    def _spec(obj: Mapping[str, Any]) -> ResourceSpec:
+        for spec in ALL_RESOURCES:
+            if (spec.api_version, spec.kind) == (obj["apiVersion"], obj["kind"]):
+                return spec
+        raise KeyError(obj["kind"])
+
+    def _ensure_namespace(self, ns: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        if ns in self._namespaces:
+            return
+        try:
+            self.core.create_namespace({"metadata": {"name": ns}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        self._namespaces.add(ns)
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        spec = self._spec(obj)
+        if spec.namespaced:
+            ns = obj["metadata"]["namespace"]
+            self._ensure_namespace(ns)
+            return dict(
+                self.custom.create_namespaced_custom_object(
+                    spec.group, spec.version, ns, spec.plural, dict(obj)
+                )
+            )
+        return dict(
+            self.custom.create_cluster_custom_object(
+                spec.group, spec.version, spec.plural, dict(obj)
+            )
+        )
+
+    def update(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        spec = self._spec(obj)
+        body = {"spec": obj.get("spec")}
+        name = obj["metadata"]["name"]
+        if spec.namespaced:
+            ns = obj["metadata"]["namespace"]
+            return dict(
+                self.custom.patch_namespaced_custom_object(
+                    spec.group, spec.version, ns, spec.plural, name, body
+                )
+            )
+        return dict(
+            self.custom.patch_cluster_custom_object(
+                spec.group, spec.version, spec.plural, name, body
+            )
+        )
+
+    def update_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        spec = self._spec(obj)
+        body = {"status": obj.get("status")}
+        name = obj["metadata"]["name"]
+        if spec.namespaced:
+            ns = obj["metadata"]["namespace"]
+            return dict(
+                self.custom.patch_namespaced_custom_object_status(
+                    spec.group, spec.version, ns, spec.plural, name, body
+                )
+            )
+        return dict(
+            self.custom.patch_cluster_custom_object_status(
+                spec.group, spec.version, spec.plural, name, body
+            )
+        )
+
+    def delete(self, obj: Mapping[str, Any]) -> None:
+        spec = self._spec(obj)
+        name = obj["metadata"]["name"]
+        if spec.namespaced:
+            self.custom.delete_namespaced_custom_object(
+                spec.group, spec.version, obj["metadata"]["namespace"], spec.plural, name
+            )
+        else:
+            self.custom.delete_cluster_custom_object(spec.group, spec.version, spec.plural, name)
+
+    def install_crd(self, spec: ResourceSpec, timeout: float = 30.0) -> None:
+        import yaml
+        from kubernetes.client.exceptions import ApiException
+
+        doc = yaml.safe_load((CRD_DIR / CRD_FILES[spec.plural]).read_text())
+        try:
+            self.ext.create_custom_resource_definition(doc)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            crd = self.ext.read_custom_resource_definition(spec.full_name)
+            conditions = (crd.status and crd.status.conditions) or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
+                # Established can precede the discovery/handler update by a moment.
+                with contextlib.suppress(ApiException):
+                    self._list(spec)
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"CRD {spec.full_name} not established in {timeout}s")
+
+    def _list(self, spec: ResourceSpec) -> list[dict[str, Any]]:
+        got = self.custom.list_cluster_custom_object(spec.group, spec.version, spec.plural)
+        return list(got.get("items", []))
+
+    def uninstall_crd(self, spec: ResourceSpec, timeout: float = 60.0) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.ext.delete_custom_resource_definition(spec.full_name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self._list(spec)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"CRD {spec.full_name} still served after {timeout}s")
+
+    def clean(self) -> None:
+        """Delete every test object so each test starts from an empty cluster."""
+        for spec in (MEMCACHED, CLUSTER_THINGS):
+            for item in self._list(spec):
+                with contextlib.suppress(Exception):
+                    self.delete(item)
+        with contextlib.suppress(Exception):
+            self.uninstall_crd(WIDGETS)
+
+
+def real_assets() -> Path | None:
+    """The envtest binaries directory, when `KUBEBUILDER_ASSETS` has etcd and kube-apiserver."""
+    value = os.environ.get("KUBEBUILDER_ASSETS")
+    if not value:
+        return None
+    path = Path(value)
+    if (path / "etcd").is_file() and (path / "kube-apiserver").is_file():
+        return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane | None]:
+    """A real control plane for the session when `KUBEBUILDER_ASSETS` is set, else None."""
+    assets = real_assets()
+    if assets is None:
+        yield None
+        return
+    plane = ControlPlane(assets)
+    plane.start()
+    try:
+        backend = RealBackend(plane)
+        backend.install_crd(MEMCACHED)
+        backend.install_crd(CLUSTER_THINGS)
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture
+def kube(control_plane: ControlPlane | None) -> Iterator[DoubleBackend | RealBackend]:
+    """The API backend of one test: a fresh double, or the shared real control plane."""
+    if control_plane is None:
+        with KubeApiDouble(ALL_RESOURCES, bookmark_interval=0.3) as double:
+            double.uninstall_crd(WIDGETS.plural)
+            yield DoubleBackend(double)
+        return
+    backend = RealBackend(control_plane)
+    try:
+        yield backend
+    finally:
+        backend.clean()
+
+
+def need_double(kube: DoubleBackend | RealBackend) -> KubeApiDouble:
+    """The double, or skip: the test needs a control a real API server does not offer."""
+    if kube.double is None:
+        pytest.skip("needs test-double controls (compact/drop/stall/forbid/request log)")
+    return kube.double

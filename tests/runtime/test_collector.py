@@ -1,0 +1,528 @@
+"""Collectors against a Kubernetes API: the test double by default, a real one via envtest.
+
+See `kube_fixtures.py`. Timeouts and backoffs are shrunk so the whole file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import kube_fixtures
+import pytest
+from kube_fixtures import (
+    CLUSTER_THINGS,
+    MEMCACHED,
+    WIDGETS,
+    DoubleBackend,
+    RealBackend,
+    make_obj,
+    need_double,
+)
+
+from scaffold_metrics.runtime.collector import Collector, new_collectors
+
+control_plane = kube_fixtures.control_plane  # fixtures, shared with other runtime test files
+kube = kube_fixtures.kube
+
+Backend = DoubleBackend | RealBackend
+
+FAST: dict[str, Any] = {
+    "watch_timeout": (30, 30),
+    "idle_timeout": 5.0,
+    "connect_timeout": 2.0,
+    "backoff_base": 0.02,
+    "backoff_cap": 0.1,
+}
+
+
+class FakeStore:
+    """Minimal stand-in for `MetricsStore`: the objects themselves, by uid."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.objs: dict[str, dict[str, Any]] = {}
+        self.replaces: list[str | None] = []
+
+    def upsert(self, obj: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.objs[obj["metadata"]["uid"]] = dict(obj)
+
+    def delete(self, obj: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.objs.pop(obj["metadata"]["uid"], None)
+
+    def replace(self, objs: Iterable[Mapping[str, Any]], scope: str | None) -> None:
+        with self.lock:
+            self.replaces.append(scope)
+            for uid, obj in list(self.objs.items()):
+                if scope is None or obj["metadata"].get("namespace") == scope:
+                    del self.objs[uid]
+            for obj in objs:
+                self.objs[obj["metadata"]["uid"]] = dict(obj)
+
+    def __len__(self) -> int:
+        with self.lock:
+            return len(self.objs)
+
+    def names(self) -> set[str]:
+        with self.lock:
+            return {
+                f"{o['metadata'].get('namespace', '')}/{o['metadata']['name']}"
+                for o in self.objs.values()
+            }
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self.lock:
+            for o in self.objs.values():
+                meta = o["metadata"]
+                if meta.get("namespace", "") == namespace and meta["name"] == name:
+                    return o
+            return None
+
+
+class RecordingSelfMetrics:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def record_list(self, kind: str, namespace: str, ok: bool) -> None:
+        self.calls.append(("list", kind, namespace, ok))
+
+    def record_watch(self, kind: str, namespace: str, ok: bool) -> None:
+        self.calls.append(("watch", kind, namespace, ok))
+
+    def record_event(self, kind: str, event_type: str) -> None:
+        self.calls.append(("event", kind, event_type))
+
+    def record_sync(self, kind: str, namespace: str, timestamp: float) -> None:
+        self.calls.append(("sync", kind, namespace))
+
+
+class MemcachedGenerator:
+    group: ClassVar[str] = "cache.example.com"
+    version: ClassVar[str] = "v1alpha1"
+    kind: ClassVar[str] = "Memcached"
+    plural: ClassVar[str] = "memcacheds"
+    namespaced: ClassVar[bool] = True
+    families: ClassVar[tuple[Any, ...]] = ()
+
+    def generate(self, obj: Mapping[str, Any]) -> list[Any]:
+        return []
+
+
+class ClusterThingGenerator(MemcachedGenerator):
+    group = "test.example.com"
+    version = "v1"
+    kind = "ClusterThing"
+    plural = "clusterthings"
+    namespaced = False
+
+
+def eventually(pred: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what or pred}")
+
+
+@pytest.fixture
+def running() -> Any:
+    """Start collectors and always stop them, so no thread outlives its test."""
+    started: list[Collector] = []
+
+    def start(*collectors: Collector) -> None:
+        for c in collectors:
+            started.append(c)
+            c.start()
+
+    yield start
+    for c in started:
+        c.stop()
+
+
+def memcached_collector(
+    kube: Backend, namespace: str | None, store: FakeStore | None = None, **options: Any
+) -> Collector:
+    spec = MEMCACHED
+    return Collector(
+        kube.api_client(),
+        spec.group,
+        spec.version,
+        spec.plural,
+        spec.kind,
+        namespace,
+        store if store is not None else FakeStore(),
+        **{**FAST, **options},
+    )
+
+
+# -- list --------------------------------------------------------------------------------
+
+
+def test_initial_paged_list_fills_store(kube: Backend, running: Any) -> None:
+    for i in range(1200):
+        kube.create(make_obj(MEMCACHED, f"m-{i:04d}", "default" if i % 2 else "other"))
+    col = memcached_collector(kube, None, page_size=500)
+    assert not col.has_synced
+    running(col)
+    assert col.wait_for_sync(30)
+    assert col.has_synced
+    assert len(col.store) == 1200
+    if kube.double is not None:
+        lists = kube.double.list_requests()
+        assert [r.query.get("limit") for r in lists] == ["500", "500", "500"]
+        assert "continue" not in lists[0].query
+        assert all(r.query.get("continue") for r in lists[1:])
+        eventually(lambda: kube.double.watch_requests() != [], what="watch")  # type: ignore[union-attr]
+        first_watch = kube.double.watch_requests()[0]
+        assert first_watch.query["resourceVersion"] == str(kube.double.resource_version)
+        assert first_watch.query["allowWatchBookmarks"] == "true"
+        assert 30 <= int(first_watch.query["timeoutSeconds"]) <= 30
+
+
+def test_namespaced_collector_sees_only_its_namespace(kube: Backend, running: Any) -> None:
+    kube.create(make_obj(MEMCACHED, "a", "default"))
+    kube.create(make_obj(MEMCACHED, "b", "other"))
+    col = memcached_collector(kube, "default")
+    running(col)
+    assert col.wait_for_sync(10)
+    kube.create(make_obj(MEMCACHED, "c", "other"))
+    kube.create(make_obj(MEMCACHED, "d", "default"))
+    store = col.store
+    assert isinstance(store, FakeStore)
+    eventually(lambda: store.names() == {"default/a", "default/d"})
+    assert store.replaces == ["default"]
+
+
+# -- watch -------------------------------------------------------------------------------
+
+
+def test_follows_added_modified_deleted(kube: Backend, running: Any) -> None:
+    metrics = RecordingSelfMetrics()
+    store = FakeStore()
+    col = memcached_collector(kube, None, store)
+    col.self_metrics = metrics
+    running(col)
+    assert col.wait_for_sync(10)
+    obj = kube.create(make_obj(MEMCACHED, "x", "default"))
+    eventually(lambda: store.get("default", "x") is not None, what="ADDED")
+    obj["spec"] = {"size": 2}
+    kube.update(obj)
+    eventually(lambda: (store.get("default", "x") or {}).get("spec") == {"size": 2})
+    condition = {
+        "lastTransitionTime": "2026-11-27T13:00:00Z",
+        "message": "ok",
+        "reason": "Ready",
+        "status": "True",
+        "type": "Available",
+    }
+    obj["status"] = {"conditions": [condition]}
+    kube.update_status(obj)
+    eventually(lambda: "status" in (store.get("default", "x") or {}), what="status MODIFIED")
+    got = store.get("default", "x")
+    assert got is not None and got["metadata"]["generation"] == 2
+    kube.delete(obj)
+    eventually(lambda: len(store) == 0, what="DELETED")
+    assert ("list", "Memcached", "", True) in metrics.calls
+    assert ("sync", "Memcached", "") in metrics.calls
+    for event_type in ("ADDED", "MODIFIED", "DELETED"):
+        assert ("event", "Memcached", event_type) in metrics.calls
+    assert col.resource_version is not None
+
+
+def test_resume_after_server_ends_watch_uses_last_bookmark_rv(kube: Backend, running: Any) -> None:
+    double = need_double(kube)
+    kube.create(make_obj(MEMCACHED, "a", "default"))
+    metrics = RecordingSelfMetrics()
+    col = memcached_collector(kube, "default", watch_timeout=(1, 1))
+    col.self_metrics = metrics
+    running(col)
+    assert col.wait_for_sync(10)
+    list_rv = double.list_requests()[0]
+    # A change in another namespace: this watch sees no event, only bookmarks carrying its RV.
+    kube.create(make_obj(MEMCACHED, "elsewhere", "other"))
+    later_rv = str(double.resource_version)
+    eventually(lambda: len(double.watch_requests()) >= 3, timeout=10, what="resumed watches")
+    watches = double.watch_requests()
+    assert watches[0].query["resourceVersion"] != later_rv
+    assert watches[-1].query["resourceVersion"] == later_rv  # resumed from the bookmark RV
+    assert len(double.list_requests()) == 1, "resuming must not relist"
+    assert list_rv.status == 200
+    assert len(col.store) == 1
+    assert ("watch", "Memcached", "default", True) in metrics.calls
+    assert ("event", "Memcached", "BOOKMARK") in metrics.calls
+
+
+def test_410_inside_watch_relists_and_drops_objects_deleted_meanwhile(
+    kube: Backend, running: Any
+) -> None:
+    double = need_double(kube)
+    keep = kube.create(make_obj(MEMCACHED, "keep", "default"))
+    gone = kube.create(make_obj(MEMCACHED, "gone", "default"))
+    store = FakeStore()
+    col = memcached_collector(kube, None, store)
+    running(col)
+    assert col.wait_for_sync(10)
+    eventually(lambda: len(double.watch_requests()) == 1)
+    double.forbid(None)  # keep the collector away while things change and history is compacted
+    double.drop_connections()
+    eventually(lambda: any(r.status == 403 for r in double.requests), what="403 while away")
+    kube.delete(gone)
+    kube.create(make_obj(MEMCACHED, "new", "default"))
+    double.compact()
+    double.allow(None)
+    eventually(lambda: store.names() == {"default/keep", "default/new"}, what="relist")
+    assert store.replaces == [None, None]
+    assert len(double.list_requests()) == 2
+    assert keep["metadata"]["uid"] in store.objs
+
+
+def test_expired_continue_token_relists_from_scratch(kube: Backend, running: Any) -> None:
+    double = need_double(kube)
+    for i in range(12):
+        kube.create(make_obj(MEMCACHED, f"m-{i:02d}", "default"))
+    double.expire_next_continue(1)
+    col = memcached_collector(kube, None, page_size=5)
+    running(col)
+    assert col.wait_for_sync(10)
+    assert len(col.store) == 12
+    lists = double.list_requests()
+    assert [(bool(r.query.get("continue")), r.status) for r in lists] == [
+        (False, 200),
+        (True, 410),
+        (False, 200),
+        (True, 200),
+        (True, 200),
+    ]
+
+
+def test_dropped_connection_resumes_from_last_rv(kube: Backend, running: Any) -> None:
+    double = need_double(kube)
+    store = FakeStore()
+    metrics = RecordingSelfMetrics()
+    col = memcached_collector(kube, None, store)
+    col.self_metrics = metrics
+    running(col)
+    assert col.wait_for_sync(10)
+    kube.create(make_obj(MEMCACHED, "a", "default"))
+    eventually(lambda: store.names() == {"default/a"})
+    seen_rv = col.resource_version
+    double.drop_connections()
+    eventually(lambda: len(double.watch_requests()) >= 2, what="reconnect")
+    assert double.watch_requests()[1].query["resourceVersion"] == seen_rv
+    kube.create(make_obj(MEMCACHED, "b", "default"))
+    eventually(lambda: store.names() == {"default/a", "default/b"})
+    assert len(double.list_requests()) == 1
+    assert ("watch", "Memcached", "", False) in metrics.calls
+
+
+def test_stalled_watch_reconnects_after_idle_timeout(kube: Backend, running: Any) -> None:
+    double = need_double(kube)
+    store = FakeStore()
+    col = memcached_collector(kube, None, store, idle_timeout=0.6)
+    running(col)
+    assert col.wait_for_sync(10)
+    eventually(lambda: len(double.watch_requests()) == 1)
+    double.stall_watches(2.0)
+    kube.create(make_obj(MEMCACHED, "during-stall", "default"))
+    time.sleep(1.0)
+    assert len(store) == 0, "a stalled watch delivers nothing"
+    eventually(lambda: len(double.watch_requests()) >= 2, what="reconnect after idle timeout")
+    eventually(lambda: store.names() == {"default/during-stall"}, what="event after stall")
+    assert len(double.list_requests()) == 1
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def test_forbidden_retries_logs_once_and_recovers_when_granted(
+    kube: Backend, running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    double = need_double(kube)
+    caplog.set_level(logging.WARNING, logger="scaffold_metrics.runtime")
+    double.forbid("default")
+    kube.create(make_obj(MEMCACHED, "a", "default"))
+    metrics = RecordingSelfMetrics()
+    col = memcached_collector(kube, "default")
+    col.self_metrics = metrics
+    running(col)
+    eventually(lambda: sum(r.status == 403 for r in double.requests) >= 5, what="retries")
+    assert not col.has_synced
+    warnings = [r.getMessage() for r in caplog.records if "memcacheds" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "grant list/watch on memcacheds.cache.example.com in namespace default" in warnings[0]
+    assert 'User "system:anonymous" cannot list resource "memcacheds"' in warnings[0]
+    assert ("list", "Memcached", "default", False) in metrics.calls
+    double.allow("default")
+    assert col.wait_for_sync(10)
+    assert len(col.store) == 1
+
+
+def test_forbidden_all_namespaces_names_cluster_scope(
+    kube: Backend, running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    double = need_double(kube)
+    caplog.set_level(logging.WARNING, logger="scaffold_metrics.runtime")
+    double.forbid(None)
+    col = memcached_collector(kube, None)
+    running(col)
+    eventually(lambda: any(r.status == 403 for r in double.requests))
+    eventually(lambda: any("grant" in r.getMessage() for r in caplog.records))
+    text = next(r.getMessage() for r in caplog.records if "grant" in r.getMessage())
+    assert "in all namespaces" in text and "at the cluster scope" in text
+
+
+def test_crd_not_installed_then_installed(
+    kube: Backend, running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="scaffold_metrics.runtime")
+    col = Collector(
+        kube.api_client(),
+        WIDGETS.group,
+        WIDGETS.version,
+        WIDGETS.plural,
+        WIDGETS.kind,
+        "default",
+        FakeStore(),
+        **FAST,
+    )
+    running(col)
+    eventually(
+        lambda: any("not served yet" in r.getMessage() for r in caplog.records), what="404 log"
+    )
+    assert not col.has_synced
+    text = next(r.getMessage() for r in caplog.records if "not served yet" in r.getMessage())
+    assert "CRD widgets.test.example.com version v1 not served yet" in text
+    kube.install_crd(WIDGETS)
+    kube.create(make_obj(WIDGETS, "w", "default", colour="blue"))
+    assert col.wait_for_sync(20)
+    eventually(lambda: len(col.store) == 1, what="widget")
+
+
+# -- scopes ------------------------------------------------------------------------------
+
+
+def test_several_namespaces_get_one_watch_each(kube: Backend, running: Any) -> None:
+    for ns in ("a", "b", "c"):
+        kube.create(make_obj(MEMCACHED, "m", ns))
+    store = FakeStore()
+    cols = new_collectors(
+        kube.api_client(), ["a", "b"], "cache.example.com/v1alpha1", "Memcached",
+        MemcachedGenerator, store=store, **FAST,
+    )  # fmt: skip
+    assert [c.namespace for c in cols] == ["a", "b"]
+    assert all(c.store is store for c in cols)
+    running(*cols)
+    assert all(c.wait_for_sync(10) for c in cols)
+    assert store.names() == {"a/m", "b/m"}
+    if kube.double is not None:
+        double = kube.double
+        eventually(lambda: len(double.watch_requests()) == 2)
+        assert sorted(r.path for r in double.watch_requests()) == [
+            "/apis/cache.example.com/v1alpha1/namespaces/a/memcacheds",
+            "/apis/cache.example.com/v1alpha1/namespaces/b/memcacheds",
+        ]
+
+
+@pytest.mark.parametrize("namespaces", [None, [], [""]])
+def test_all_namespaces_is_one_cluster_wide_watch(
+    kube: Backend, running: Any, namespaces: list[str] | None
+) -> None:
+    for ns in ("a", "b"):
+        kube.create(make_obj(MEMCACHED, "m", ns))
+    store = FakeStore()
+    cols = new_collectors(
+        kube.api_client(), namespaces, "cache.example.com/v1alpha1", "Memcached",
+        MemcachedGenerator(), store=store, **FAST,
+    )  # fmt: skip
+    assert [c.namespace for c in cols] == [None]
+    running(*cols)
+    assert cols[0].wait_for_sync(10)
+    assert store.names() == {"a/m", "b/m"}
+    if kube.double is not None:
+        double = kube.double
+        eventually(lambda: len(double.watch_requests()) == 1)
+        assert double.watch_requests()[0].path == "/apis/cache.example.com/v1alpha1/memcacheds"
+
+
+def test_cluster_scoped_kind_gets_one_cluster_wide_collector(kube: Backend, running: Any) -> None:
+    kube.create(make_obj(CLUSTER_THINGS, "t1", None, colour="red"))
+    store = FakeStore()
+    cols = new_collectors(
+        kube.api_client(), ["a", "b"], "test.example.com/v1", "ClusterThing",
+        ClusterThingGenerator, store=store, **FAST,
+    )  # fmt: skip
+    assert [c.namespace for c in cols] == [None]
+    running(*cols)
+    assert cols[0].wait_for_sync(10)
+    kube.create(make_obj(CLUSTER_THINGS, "t2", None, colour="green"))
+    eventually(lambda: store.names() == {"/t1", "/t2"})
+
+
+def test_new_collectors_default_store_is_one_metrics_store(kube: Backend) -> None:
+    store_module = pytest.importorskip("scaffold_metrics.runtime.store")
+    cols = new_collectors(
+        kube.api_client(), ["a", "b"], "cache.example.com/v1alpha1", "Memcached",
+        MemcachedGenerator,
+    )  # fmt: skip
+    assert isinstance(cols[0].store, store_module.MetricsStore)
+    assert cols[0].store is cols[1].store
+
+
+def test_new_collectors_without_client_loads_kubeconfig(
+    kube: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, running: Any
+) -> None:
+    double = need_double(kube)
+    config = tmp_path / "kubeconfig"
+    config.write_text(textwrap.dedent(f"""\
+            apiVersion: v1
+            kind: Config
+            clusters: [{{name: t, cluster: {{server: "{double.url}"}}}}]
+            users: [{{name: u, user: {{token: abc}}}}]
+            contexts: [{{name: c, context: {{cluster: t, user: u}}}}]
+            current-context: c
+            """))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    kube.create(make_obj(MEMCACHED, "m", "a"))
+    cols = new_collectors(
+        None, ["a"], "cache.example.com/v1alpha1", "Memcached", MemcachedGenerator,
+        store=FakeStore(), **FAST,
+    )  # fmt: skip
+    running(*cols)
+    assert cols[0].wait_for_sync(10)
+    assert len(cols[0].store) == 1
+
+
+# -- lifecycle ---------------------------------------------------------------------------
+
+
+def test_stop_returns_promptly_mid_watch(kube: Backend) -> None:
+    col = memcached_collector(kube, None, watch_timeout=(300, 300), idle_timeout=70.0)
+    col.start()
+    assert col.wait_for_sync(10)
+    time.sleep(0.3)  # now blocked reading the watch stream
+    thread = col._thread
+    started = time.monotonic()
+    col.stop()
+    assert time.monotonic() - started < 1.0
+    assert thread is not None and not thread.is_alive()
+
+
+def test_stop_returns_promptly_while_backing_off(kube: Backend) -> None:
+    col = Collector(
+        kube.api_client(), WIDGETS.group, WIDGETS.version, WIDGETS.plural, WIDGETS.kind,
+        None, FakeStore(), backoff_base=30.0, backoff_cap=30.0,
+    )  # fmt: skip
+    col.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    col.stop()
+    assert time.monotonic() - started < 1.0

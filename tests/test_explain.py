@@ -1,0 +1,77 @@
+"""`operator-metrics explain`: table and JSON, from --crd or from the project config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from schema_helpers import CRD_DIR, MEMCACHED
+
+from scaffold_metrics.cli import cli
+
+
+def test_explain_table() -> None:
+    result = CliRunner().invoke(cli, ["explain", "--crd", str(MEMCACHED)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "Memcached (memcacheds.cache.example.com/v1alpha1): 5 families"
+    assert lines[1].split() == ["NAME", "TYPE", "LABELS", "SOURCE", "WHY"]
+    row = next(line for line in lines if "memcached_status_condition" in line)
+    assert row.split()[:4] == [
+        "memcached_status_condition",
+        "gauge",
+        "namespace,memcached,type,status",
+        "status.conditions",
+    ]
+
+
+def test_explain_json_lists_left_out_fields() -> None:
+    crd = CRD_DIR / "prometheus-operator-prometheuses.yaml"
+    result = CliRunner().invoke(cli, ["explain", "--crd", str(crd), "--output", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    (kind,) = data["kinds"]
+    assert kind["kind"] == "Prometheus" and len(kind["families"]) == 40
+    assert kind["families"][0] == {
+        "name": "prometheus_info",
+        "type": "info",
+        "labels": ["namespace", "prometheus"],
+        "source": "metadata.name",
+        "reason": "every kind",
+        "value": "info",
+    }
+    reasons = {o["reason"] for o in kind["left_out"]}
+    assert "over the cap of 40 families per kind" in reasons
+
+
+def test_explain_from_project_config_honours_metrics_section(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "--crd", str(MEMCACHED), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    config = tmp_path / ".operator-metrics.yaml"
+    config.write_text(
+        config.read_text()
+        + "metrics:\n  kinds:\n    Memcached:\n      rename: {spec.size: memcached_replicas}\n"
+    )
+    result = runner.invoke(cli, ["explain", "--project", str(tmp_path), "--output", "json"])
+    assert result.exit_code == 0, result.output
+    names = [f["name"] for f in json.loads(result.output)["kinds"][0]["families"]]
+    assert "memcached_replicas" in names and "memcached_spec_size" not in names
+    # generate honours the same config.
+    result = runner.invoke(cli, ["generate", "--project", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    module = (tmp_path / "pkg/metrics/kinds/memcached.py").read_text()
+    assert 'name="memcached_replicas"' in module
+
+
+def test_explain_config_error_exit_code(tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(cli, ["init", "--crd", str(MEMCACHED), "--out", str(tmp_path)])
+    config = tmp_path / ".operator-metrics.yaml"
+    text = config.read_text() + "metrics:\n  kinds:\n    Memcached:\n      exclude: [spec.nope]\n"
+    config.write_text(text)
+    result = runner.invoke(cli, ["explain", "--project", str(tmp_path)])
+    assert result.exit_code == 2
+    line = text.splitlines().index("      exclude: [spec.nope]") + 1
+    assert f".operator-metrics.yaml:{line}" in result.output

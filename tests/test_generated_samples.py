@@ -1,0 +1,207 @@
+"""Generated generators, imported and run on representative objects of every corpus kind."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from schema_helpers import (
+    CORPUS,
+    as_set,
+    expected_samples,
+    exposition,
+    import_generators,
+    load,
+    plan_of,
+    render_package,
+    sample_object,
+)
+
+from scaffold_metrics.metric_config import parse_metrics_config
+from scaffold_metrics.plan import PlanOptions
+
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+@pytest.mark.parametrize("name", CORPUS)
+def test_samples_match_the_plan(tmp_path: Path, name: str) -> None:
+    plan = plan_of(load(name))
+    generators = import_generators(tmp_path, plan)
+    for kind in plan.kinds:
+        generator = generators[kind.crd_name]
+        obj = sample_object(kind)
+        samples = generator.generate(obj)
+        assert samples.problems == []
+        assert as_set(samples) == expected_samples(kind, obj)
+        text = exposition(generator.families, samples)
+        parsed = {f.name for f in text_string_to_metric_families(text)}
+        assert {f.name for f in kind.families} <= parsed | {
+            f.name.removesuffix("_info") for f in kind.families
+        }
+
+
+@pytest.mark.parametrize("name", CORPUS)
+def test_object_without_status_gives_no_status_series(tmp_path: Path, name: str) -> None:
+    plan = plan_of(load(name))
+    generators = import_generators(tmp_path, plan)
+    for kind in plan.kinds:
+        obj = sample_object(kind, with_status=False)
+        samples = generators[kind.crd_name].generate(obj)
+        assert samples.problems == []
+        got = as_set(samples)
+        assert got == expected_samples(kind, obj)
+        status_families = {f.name for f in kind.families if f.path[:1] == ("status",)}
+        assert not {s[0] for s in got} & status_families
+
+
+@pytest.mark.parametrize("name", CORPUS)
+def test_wrong_types_cost_their_series_and_count_as_problems(tmp_path: Path, name: str) -> None:
+    plan = plan_of(load(name))
+    generators = import_generators(tmp_path, plan)
+    for kind in plan.kinds:
+        obj = sample_object(kind)
+        broken = [f for f in kind.families if f.path and f.path[0] in ("spec", "status")]
+        for f in broken:
+            target = obj
+            for key in f.path[:-1]:
+                target = target[key]
+            target[f.path[-1]] = {"not": "a value"}
+        samples = generators[kind.crd_name].generate(obj)
+        assert len(samples.problems) == len(broken)
+        assert not {s.family.name for s in samples} & {f.name for f in broken}
+
+
+def test_memcached_samples(tmp_path: Path) -> None:
+    plan = plan_of(load("operator-sdk-cache.example.com_memcacheds.yaml"))
+    generator = next(iter(import_generators(tmp_path, plan).values()))
+    obj = {
+        "metadata": {"name": "m", "namespace": "ns", "creationTimestamp": "2024-01-02T03:04:05Z"},
+        "spec": {"size": 3, "containerPort": 11211},
+        "status": {"conditions": [{"type": "Available", "status": "Unknown"}]},
+    }
+    text = exposition(generator.families, generator.generate(obj))
+    assert 'memcached_spec_size{namespace="ns",memcached="m"} 3\n' in text
+    assert 'memcached_spec_container_port{namespace="ns",memcached="m"} 11211\n' in text
+    assert 'memcached_created{namespace="ns",memcached="m"} 1704164645\n' in text
+    assert (
+        'memcached_status_condition{namespace="ns",memcached="m",type="Available",'
+        'status="Unknown"} 1\n' in text
+    )
+    assert (
+        'memcached_status_condition{namespace="ns",memcached="m",type="Available",'
+        'status="True"} 0\n' in text
+    )
+    # A new object: no status, no spec values yet: identity and creation only, no problems.
+    fresh = generator.generate({"metadata": {"name": "n", "namespace": "ns"}})
+    assert [s.family.name for s in fresh] == ["memcached_info"]
+    assert fresh.problems == []
+
+
+@pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool not installed")
+@pytest.mark.parametrize(
+    "name",
+    [
+        "operator-sdk-cache.example.com_memcacheds.yaml",
+        "keda-scaledobjects.yaml",
+        "cert-manager-certificates.yaml",
+        "prometheus-operator-prometheuses.yaml",
+        "strimzi-kafkas.yaml",
+    ],
+)
+def test_promtool_check_metrics(tmp_path: Path, name: str) -> None:
+    plan = plan_of(load(name))
+    generators = import_generators(tmp_path, plan)
+    for kind in plan.kinds:
+        generator = generators[kind.crd_name]
+        first = generator.generate(sample_object(kind))
+        text = exposition(generator.families, first)
+        result = subprocess.run(
+            [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.strip() == "" and result.stderr.strip() == "", result.stderr
+
+
+def test_generated_code_is_deterministic_and_lint_clean(tmp_path: Path) -> None:
+    crds = [crd for name in CORPUS for crd in load(name)]
+    # Kinds must be unique across the corpus (Memcached is there twice): plan files apart.
+    plans = [plan_of(load(name)) for name in CORPUS]
+    first = [render_package(tmp_path / "a", p) for p in plans]
+    second = [render_package(tmp_path / "b", p) for p in plans]
+    for a, b in zip(first, second, strict=True):
+        for module in (tmp_path / "a" / a / "kinds").glob("*.py"):
+            assert module.read_bytes() == (tmp_path / "b" / b / "kinds" / module.name).read_bytes()
+    assert crds
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff not installed")
+    result = subprocess.run(
+        [
+            ruff,
+            "check",
+            "--isolated",
+            "--no-cache",
+            "--select",
+            "E,F,W,I,B,UP,SIM,RUF",
+            "--line-length",
+            "100",
+            "--target-version",
+            "py310",
+            str(tmp_path / "a"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_generated_code_is_mypy_strict_clean(tmp_path: Path) -> None:
+    mypy = shutil.which("mypy")
+    if mypy is None:
+        pytest.skip("mypy not installed")
+    plan = plan_of(load("keda-scaledobjects.yaml") + load("cert-manager-certificates.yaml"))
+    package = render_package(tmp_path, plan)
+    repo = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [mypy, "--strict", "--no-incremental", "--config-file", "/dev/null", "-p", package],
+        cwd=tmp_path,
+        env={"MYPYPATH": str(repo), "PATH": str(Path(mypy).parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_config_choices_reach_the_generated_samples(tmp_path: Path) -> None:
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="rt").load(
+        "kinds:\n"
+        "  ScaledObject:\n"
+        "    include: [spec.triggers, spec.advanced.horizontalPodAutoscalerConfig.behavior]\n"
+        "    exclude: [spec.fallback]\n"
+        "    rename: {spec.pollingInterval: keda_polling_seconds}\n"
+        "    type: {status.pausedReplicaCount: counter}\n"
+        "    labels: [app.kubernetes.io/name, team]\n"
+    )
+    options = PlanOptions(metrics=parse_metrics_config(data, Path("cfg.yaml")))
+    plan = plan_of(load("keda-scaledobjects.yaml"), options)
+    kind = plan.kinds[0]
+    names = {f.name for f in kind.families}
+    assert "keda_polling_seconds" in names
+    assert "scaled_object_status_paused_replica_count_value_total" in names
+    assert "scaled_object_spec_triggers_items" in names
+    assert not any("fallback" in n for n in names)
+    generator = next(iter(import_generators(tmp_path, plan).values()))
+    obj = sample_object(kind)
+    obj["metadata"]["labels"] = {"team": "x"}
+    samples = generator.generate(obj)
+    assert samples.problems == []
+    assert as_set(samples) == expected_samples(kind, obj)
+    labels = [s for s in samples if s.family.name == "scaled_object_labels"]
+    assert [s.label_values for s in labels] == [("team-a", "sample-1", "", "x")]

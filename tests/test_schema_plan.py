@@ -1,0 +1,220 @@
+"""The schema-driven plan: valid, unique, bounded and deterministic on the whole corpus; the
+`metrics:` config honoured and validated; the runtime readers' conversions."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+from schema_helpers import CORPUS, MEMCACHED, load, plan_of
+
+from scaffold_metrics.errors import InputError
+from scaffold_metrics.families_plan import RESERVED_SUFFIXES, lint_safe_name
+from scaffold_metrics.metric_config import DEFAULT_MAX_FAMILIES, parse_metrics_config
+from scaffold_metrics.plan import PlanOptions
+from scaffold_metrics.runtime import MetricFamilyDef, MetricType, SampleSet
+from scaffold_metrics.runtime.values import parse_quantity, parse_timestamp, read_number
+
+NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _options(text: str, file: Path = Path("cfg.yaml")) -> PlanOptions:
+    data = YAML(typ="rt").load(textwrap.dedent(text))
+    return PlanOptions(metrics=parse_metrics_config(data, file))
+
+
+@pytest.mark.parametrize("name", CORPUS)
+def test_corpus_plans_are_valid_bounded_and_deterministic(name: str) -> None:
+    plan = plan_of(load(name))
+    assert plan == plan_of(load(name))
+    for kind in plan.kinds:
+        names = [f.name for f in kind.families]
+        assert len(names) == len(set(names))
+        assert 2 <= len(names) <= DEFAULT_MAX_FAMILIES
+        assert names[:2] == [f"{kind.snake}_info", f"{kind.snake}_created"]
+        for f in kind.families:
+            assert NAME.match(f.name), f.name
+            assert f.type == "info" or not f.name.endswith(RESERVED_SUFFIXES), f.name
+            assert lint_safe_name(f.name, f.type) == f.name
+            assert f.help and "\n" not in f.help
+            MetricFamilyDef(f.name, f.help, MetricType(f.type), kind.object_labels + f.extra_labels)
+
+
+def test_memcached_plan() -> None:
+    kind = plan_of(load(MEMCACHED)).kinds[0]
+    assert [(f.name, f.type, f.extra_labels) for f in kind.families] == [
+        ("memcached_info", "info", ()),
+        ("memcached_created", "gauge", ()),
+        ("memcached_status_condition", "gauge", ("type", "status")),
+        ("memcached_spec_container_port", "gauge", ()),
+        ("memcached_spec_size", "gauge", ()),
+    ]
+    assert kind.families[-1].help == "Size defines the number of Memcached instances."
+
+
+def test_printer_columns_enums_quantities_and_depth() -> None:
+    kind = plan_of(load("keda-scaledobjects.yaml")).kinds[0]
+    by_source = {f.source: f for f in kind.families}
+    assert by_source["spec.minReplicaCount"].reason == "printer column 'Min'"
+    assert by_source["spec.fallback.behavior"].type == "stateset"
+    assert by_source["spec.fallback.behavior"].states[0] == "static"
+    assert by_source["status.lastActiveTime"].value == "timestamp"
+    assert all(len(f.path) <= 3 or f.reason.startswith("printer") for f in kind.families)
+
+
+def test_huge_schema_is_capped_and_explains_what_it_left_out() -> None:
+    from scaffold_metrics.families_plan import plan_kind_families
+    from scaffold_metrics.metric_config import MetricsConfig
+    from scaffold_metrics.plan import select_version
+
+    crd = load("prometheus-operator-prometheuses.yaml")[0]
+    kind = plan_of([crd]).kinds[0]
+    assert len(kind.families) == DEFAULT_MAX_FAMILIES
+    choice = plan_kind_families(
+        crd, select_version(crd, None), kind.snake, MetricsConfig(), kind.object_labels
+    )
+    reasons = " ".join(o.reason for o in choice.left_out)
+    assert "over the cap of 40" in reasons and "deeper than 2 levels" in reasons
+
+
+def test_collisions_reserved_suffixes_and_units(tmp_path: Path) -> None:
+    crd = tmp_path / "crd.yaml"
+    crd.write_text(textwrap.dedent("""\
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata: {name: widgets.example.com}
+            spec:
+              group: example.com
+              names: {kind: Widget, plural: widgets}
+              scope: Namespaced
+              versions:
+                - name: v1
+                  served: true
+                  storage: true
+                  schema:
+                    openAPIV3Schema:
+                      type: object
+                      properties:
+                        spec:
+                          type: object
+                          properties:
+                            fooBar: {type: integer}
+                            foo: {type: object, properties: {bar: {type: integer}}}
+                            count: {type: integer}
+                            timeoutSeconds: {type: integer}
+                            timeoutMs: {type: integer}
+                            "weird key!": {type: boolean}
+                            phase:
+                              type: string
+                              description: "Evil \\"\\"\\" description.\\nimport os"
+                              enum: ['a"b', "x\\\\y"]
+            """))
+    kind = plan_of(load(crd)).kinds[0]
+    names = [f.name for f in kind.families]
+    assert "widget_spec_foo_bar" in names and "widget_spec_foo_bar_2" in names
+    assert "widget_spec_count_value" in names
+    assert "widget_spec_timeout_seconds" in names and "widget_spec_timeoutms" in names
+    assert "widget_spec_weird_key" in names
+    phase = next(f for f in kind.families if f.source == "spec.phase")
+    assert phase.states == ('a"b', "x\\y") and phase.help == 'Evil """ description.'
+
+
+def test_config_include_exclude_rename_type_labels_cap() -> None:
+    options = _options("""\
+        max_families: 6
+        labels: [team]
+        kinds:
+          Certificate:
+            include: [spec.privateKey, status.conditions]
+            exclude: [spec.revisionHistoryLimit, status.notAfter]
+            rename: {spec.privateKey.size: certificate_key_size}
+            type: {status.failedIssuanceAttempts: counter}
+        """)
+    kind = plan_of(load("cert-manager-certificates.yaml"), options).kinds[0]
+    by_source = {f.source: f for f in kind.families}
+    assert "spec.privateKey.rotationPolicy" in by_source  # deep, by opting in the object
+    assert "status.notAfter" not in by_source and "spec.revisionHistoryLimit" not in by_source
+    assert by_source["metadata.labels"].name == "certificate_labels"
+    assert by_source["metadata.labels"].extra_labels == ("label_team",)
+    # Opted-in families (5 + 4 always planned + 1 renamed) are never capped; defaults fill
+    # what the cap leaves: nothing here.
+    assert len([f for f in kind.families if f.reason.startswith("included")]) == 5
+    assert not [f for f in kind.families if f.reason.endswith("field")]
+    small = plan_of(load("cert-manager-certificates.yaml"), _options("max_families: 6\n"))
+    assert len(small.kinds[0].families) == 6
+    assert by_source["spec.privateKey.size"].name == "certificate_key_size"
+    assert by_source["status.failedIssuanceAttempts"].type == "counter"
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        ("bogus: 1\n", "unknown key 'bogus' in `metrics`", 1),
+        ("kinds:\n  Certificate:\n    include: [spec.nope]\n", "has no field spec.nope", 3),
+        ("kinds:\n  Nope: {}\n", "metrics.kinds.Nope: no CRD", 2),
+        ("kinds:\n  Certificate:\n    rename: {spec.isCA: x_total}\n", "reserved", 3),
+        ("kinds:\n  Certificate:\n    type: {spec.isCA: histogram}\n", "invalid value", 3),
+        ("kinds:\n  Certificate:\n    type: {status.conditions: counter}\n", "cannot change", 3),
+        ("kinds:\n  Certificate:\n    rename: {spec.nope: x}\n", "not a planned metric", 3),
+        ("max_families: 0\n", "positive integer", 1),
+        ("labels: ['bad key!']\n", "not a Kubernetes label key", 1),
+        ("kinds:\n  Certificate:\n    include: [spec.dnsNames, foo]\n", "must start with", 3),
+        ("kinds:\n  Certificate:\n    include:\n      - spec.commonName\n", "string without", 4),
+    ],
+)
+def test_config_errors_name_file_and_line(text: str, message: str, line: int) -> None:
+    with pytest.raises(InputError) as caught:
+        plan_of(load("cert-manager-certificates.yaml"), _options(text))
+    assert message in caught.value.what
+    assert caught.value.location() == f"cfg.yaml:{line}"
+
+
+def test_map_and_schema_less_includes() -> None:
+    options = _options(
+        "kinds:\n  Prometheus:\n    include: [spec.nodeSelector, spec.resources.limits]\n"
+    )
+    with pytest.raises(InputError, match="map of string values"):
+        plan_of(load("prometheus-operator-prometheuses.yaml"), options)
+    options = _options("kinds:\n  Prometheus:\n    include: [spec.resources.limits]\n")
+    kind = plan_of(load("prometheus-operator-prometheuses.yaml"), options).kinds[0]
+    limits = next(f for f in kind.families if f.source == "spec.resources.limits")
+    assert (limits.value, limits.extra_labels) == ("map", ("key",))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("500m", 0.5),
+        ("1Gi", 2.0**30),
+        ("1e3", 1000.0),
+        ("2", 2.0),
+        ("1.5k", 1500.0),
+        ("25%", 0.25),
+        ("-3M", -3e6),
+        ("abc", None),
+        ("1Gb", None),
+    ],
+)
+def test_parse_quantity(text: str, value: float | None) -> None:
+    assert parse_quantity(text) == value
+
+
+def test_parse_timestamp() -> None:
+    assert parse_timestamp("1970-01-01T00:00:00Z") == 0.0
+    assert parse_timestamp("2024-01-02T03:04:05.999+01:00") == 1704164645.0 - 3600
+    assert parse_timestamp("yesterday") is None
+    assert parse_timestamp("2024-13-02T03:04:05Z") is None
+
+
+def test_readers_absent_null_and_wrong_type() -> None:
+    family = MetricFamilyDef("x_spec_n", "n", MetricType.GAUGE, ("x",))
+    samples = SampleSet()
+    for obj in ({}, {"spec": None}, {"spec": {"n": None}}):
+        read_number(samples, family, ("a",), obj, ("spec", "n"))
+    assert (len(samples), samples.problems) == (0, [])
+    read_number(samples, family, ("a",), {"spec": {"n": True}}, ("spec", "n"))
+    read_number(samples, family, ("a",), {"spec": "oops"}, ("spec", "n"))
+    assert len(samples) == 0 and len(samples.problems) == 2
