@@ -21,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import (  # noqa: E402
+from bench import (
     cold_start,
     generators,
     http_scrape,
@@ -31,7 +31,7 @@ from bench import (  # noqa: E402
     scrape_under_load,
     workload,
 )
-from bench.common import Row  # noqa: E402
+from bench.common import Row
 
 MEASURES = ("scrape", "http", "ingest", "memory", "cold", "load")
 
