@@ -13,9 +13,10 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 _PACKAGE_TEMPLATES = "templates"
 
@@ -97,7 +98,13 @@ def yaml_scalar(value: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The shared jinja2 environment: strict about undefined names, no autoescape (not HTML)."""
+    """The shared jinja2 environment: strict about undefined names, no autoescape (not HTML).
+
+    jinja2 is imported here, not at module level: `--help`, `init` errors and every path that
+    renders nothing should not pay for it.
+    """
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,

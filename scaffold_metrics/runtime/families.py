@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .exposition import (
     escape_help,
@@ -40,6 +41,8 @@ class MetricFamilyDef:
     label_names: tuple[str, ...]
     text_header: bytes = field(init=False, repr=False, compare=False)
     openmetrics_header: bytes = field(init=False, repr=False, compare=False)
+    # `name{a="%s",b="%s"} %s\n`: a sample line is one `%` of this (names hold no `%`).
+    _line_format: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not is_valid_metric_name(self.name):
@@ -60,21 +63,31 @@ class MetricFamilyDef:
         om = f"# HELP {om_name} {om_help}\n# TYPE {om_name} {self.type.value}\n"
         object.__setattr__(self, "text_header", text.encode())
         object.__setattr__(self, "openmetrics_header", om.encode())
+        labels = ",".join(f'{n}="%s"' for n in self.label_names)
+        line_format = f"{self.name}{{{labels}}} %s\n" if labels else f"{self.name} %s\n"
+        object.__setattr__(self, "_line_format", line_format)
 
     def render_sample(self, label_values: tuple[str, ...], value: float) -> str:
         """Render one sample line (with its newline), valid in both formats."""
-        if label_values:
-            pairs = ",".join(
-                f'{n}="{escape_label_value(v)}"'
-                for n, v in zip(self.label_names, label_values, strict=True)
+        if len(label_values) != len(self.label_names):
+            raise ValueError(f"wrong label count for {self.name}")
+        line = self._line_format % (*label_values, format_value(value))
+        # Label values almost never need escaping, so render first and look: the line holds
+        # exactly the format's quotes, no backslash and one final newline unless a value holds
+        # one of the three characters to escape. Then render again with escaped values.
+        if line.count('"') != 2 * len(label_values) or line.count("\n") != 1 or "\\" in line:
+            line = self._line_format % (
+                *map(escape_label_value, label_values),
+                format_value(value),
             )
-            return f"{self.name}{{{pairs}}} {format_value(value)}\n"
-        return f"{self.name} {format_value(value)}\n"
+        return line
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One series value of one object: label values line up with `family.label_names`."""
+class Sample(NamedTuple):
+    """One series value of one object: label values line up with `family.label_names`.
+
+    A named tuple: generators create one per series on every change, so creation is cheap.
+    """
 
     family: MetricFamilyDef
     label_values: tuple[str, ...]

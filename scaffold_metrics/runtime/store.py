@@ -129,24 +129,28 @@ class MetricsStore:
         """Run the generator once and render its samples; failures cost only their own lines."""
         scope = object_scope(obj)
         errors = 0
+        index_by_id = self._index_by_id
         parts: dict[int, list[str]] = {}
         try:
             result = self.generator.generate(obj)
             for sample in result:
                 try:
-                    i = self._index_by_id.get(id(sample.family))
+                    family = sample.family
+                    i = index_by_id.get(id(family))
                     if i is None:
-                        i = self._index.get(sample.family)
+                        i = self._index.get(family)
                     if i is None:
-                        raise ValueError(f"sample of undeclared family {sample.family.name!r}")
-                    if len(sample.label_values) != len(sample.family.label_names):
-                        raise ValueError(f"wrong label count for {sample.family.name}")
-                    line = sample.family.render_sample(sample.label_values, sample.value)
+                        raise ValueError(f"sample of undeclared family {family.name!r}")
+                    line = family.render_sample(sample.label_values, sample.value)
                 except Exception as exc:  # one bad sample must not stop the rest
                     errors += 1
                     self._log_error(obj, exc)
                     continue
-                parts.setdefault(i, []).append(line)
+                lines = parts.get(i)
+                if lines is None:
+                    parts[i] = [line]
+                else:
+                    lines.append(line)
             if isinstance(result, SampleSet) and result.problems:
                 errors += len(result.problems)
                 self._log_error(obj, result.problems[0])
@@ -182,14 +186,22 @@ class MetricsStore:
         with self._lock:
             return len(self._objects)
 
+    def family_chunks(self) -> list[tuple[MetricFamilyDef, list[bytes]]]:
+        """Every family with its objects' bytes, from one consistent view, without copying them.
+
+        Only references are taken under the lock (the bytes are immutable), so ingest waits
+        for a pointer copy per object, never for the body to be joined or sent.
+        """
+        with self._lock:
+            chunks = [list(d.values()) for d in self._by_family]
+        return list(zip(self.families, chunks, strict=True))
+
     def family_bodies(self) -> list[tuple[MetricFamilyDef, bytes]]:
         """Every family with the concatenated lines of all objects, from one consistent view."""
-        with self._lock:
-            bodies = [b"".join(d.values()) for d in self._by_family]
-        return list(zip(self.families, bodies, strict=True))
+        return [(family, b"".join(chunks)) for family, chunks in self.family_chunks()]
 
     def write_to(self, out: list[bytes], *, openmetrics: bool = False) -> None:
-        """Append each family's header (emitted even with no samples) and body to `out`."""
-        for family, body in self.family_bodies():
+        """Append each family's header (emitted even with no samples) and lines to `out`."""
+        for family, chunks in self.family_chunks():
             out.append(family.openmetrics_header if openmetrics else family.text_header)
-            out.append(body)
+            out.extend(chunks)

@@ -12,7 +12,7 @@ KSM config serves the same values.
 
 from __future__ import annotations
 
-import calendar
+import datetime
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -46,6 +46,9 @@ _SUFFIX_FACTORS = {
     "P": 1e15,
     "E": 1e18,
 }
+
+
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 
 
 class _Absent:
@@ -103,10 +106,12 @@ def parse_timestamp(text: str) -> float | None:
     match = _RFC3339.match(text)
     if match is None:
         return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    year, month, day, hour, minute, second = map(int, match.groups()[:6])
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
         return None
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    # calendar.timegm's own arithmetic, without its tuple handling (this runs on every event).
+    days = datetime.date(year, month, 1).toordinal() - _EPOCH_ORDINAL + day - 1
+    seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
     if match.group(8) is not None:
         offset = int(match.group(9)) * 3600 + int(match.group(10)) * 60
         seconds -= offset if match.group(8) == "+" else -offset
@@ -242,12 +247,14 @@ def read_conditions(
     value = _get(samples, family, obj, path)
     if value is ABSENT:
         return
-    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+    if not isinstance(value, list) and (
+        not isinstance(value, Sequence) or isinstance(value, (str, bytes))
+    ):
         _wrong(samples, family, path, value)
         return
     seen: set[str] = set()
     for item in value:
-        kind = item.get("type") if isinstance(item, Mapping) else None
+        kind = item.get("type") if isinstance(item, (dict, Mapping)) else None
         if not isinstance(kind, str):
             samples.problem(f"{_where(family, path)}: condition without a string `type`")
             continue
