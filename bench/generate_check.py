@@ -48,7 +48,9 @@ def make_project(base: Path) -> Path:
     cli = shutil.which("operator-metrics")
     assert cli is not None, "install the project first: pip install -e ."
     subprocess.run(
-        [cli, "init", "--crd", str(project / "crds"), "--out", str(project)], check=True, capture_output=True
+        [cli, "init", "--crd", str(project / "crds"), "--out", str(project)],
+        check=True,
+        capture_output=True,
     )
     return project
 

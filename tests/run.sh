@@ -14,8 +14,8 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
 fi
 python3 -m pip install -q -e '.[test]'
 
-ruff check scaffold_metrics tests
-black --check -q scaffold_metrics tests
+ruff check scaffold_metrics tests bench
+black --check -q scaffold_metrics tests bench
 mypy
 (cd examples/memcached-operator && operator-metrics generate --check)
 
