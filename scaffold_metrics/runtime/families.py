@@ -69,9 +69,10 @@ class MetricFamilyDef:
 
     def render_sample(self, label_values: tuple[str, ...], value: float) -> str:
         """Render one sample line (with its newline), valid in both formats."""
-        if len(label_values) != len(self.label_names):
-            raise ValueError(f"wrong label count for {self.name}")
-        line = self._line_format % (*label_values, format_value(value))
+        try:
+            line = self._line_format % (*label_values, format_value(value))
+        except TypeError:  # `%` counts the label values for us
+            raise ValueError(f"wrong label count for {self.name}") from None
         # Label values almost never need escaping, so render first and look: the line holds
         # exactly the format's quotes, no backslash and one final newline unless a value holds
         # one of the three characters to escape. Then render again with escaped values.

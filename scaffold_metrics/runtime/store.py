@@ -129,19 +129,23 @@ class MetricsStore:
         """Run the generator once and render its samples; failures cost only their own lines."""
         scope = object_scope(obj)
         errors = 0
-        index_by_id = self._index_by_id
         parts: dict[int, list[str]] = {}
         try:
             result = self.generator.generate(obj)
-            for sample in result:
+            raw = (
+                result.raw
+                if isinstance(result, SampleSet)
+                else [(s.family, s.label_values, s.value) for s in result]
+            )
+            index_by_id = self._index_by_id
+            for family, label_values, value in raw:
+                i = index_by_id.get(id(family))
                 try:
-                    family = sample.family
-                    i = index_by_id.get(id(family))
                     if i is None:
                         i = self._index.get(family)
-                    if i is None:
-                        raise ValueError(f"sample of undeclared family {family.name!r}")
-                    line = family.render_sample(sample.label_values, sample.value)
+                        if i is None:
+                            raise ValueError(f"sample of undeclared family {family.name!r}")
+                    line = family.render_sample(label_values, value)
                 except Exception as exc:  # one bad sample must not stop the rest
                     errors += 1
                     self._log_error(obj, exc)
