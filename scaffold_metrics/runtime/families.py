@@ -43,6 +43,7 @@ class MetricFamilyDef:
     openmetrics_header: bytes = field(init=False, repr=False, compare=False)
     # `name{a="%s",b="%s"} %s\n`: a sample line is one `%` of this (names hold no `%`).
     _line_format: str = field(init=False, repr=False, compare=False)
+    _quotes: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not is_valid_metric_name(self.name):
@@ -66,21 +67,20 @@ class MetricFamilyDef:
         labels = ",".join(f'{n}="%s"' for n in self.label_names)
         line_format = f"{self.name}{{{labels}}} %s\n" if labels else f"{self.name} %s\n"
         object.__setattr__(self, "_line_format", line_format)
+        object.__setattr__(self, "_quotes", 2 * len(self.label_names))
 
     def render_sample(self, label_values: tuple[str, ...], value: float) -> str:
         """Render one sample line (with its newline), valid in both formats."""
+        formatted = format_value(value)
         try:
-            line = self._line_format % (*label_values, format_value(value))
+            line = self._line_format % (*label_values, formatted)
         except TypeError:  # `%` counts the label values for us
             raise ValueError(f"wrong label count for {self.name}") from None
         # Label values almost never need escaping, so render first and look: the line holds
         # exactly the format's quotes, no backslash and one final newline unless a value holds
         # one of the three characters to escape. Then render again with escaped values.
-        if line.count('"') != 2 * len(label_values) or line.count("\n") != 1 or "\\" in line:
-            line = self._line_format % (
-                *map(escape_label_value, label_values),
-                format_value(value),
-            )
+        if line.count('"') != self._quotes or line.count("\n") != 1 or "\\" in line:
+            line = self._line_format % (*map(escape_label_value, label_values), formatted)
         return line
 
 

@@ -164,7 +164,10 @@ class MetricsStore:
             self._log_error(obj, exc)
         if errors:
             self.self_metrics.record_generator_errors(self.kind, errors)
-        return scope, {i: "".join(lines).encode() for i, lines in parts.items()}
+        return scope, {
+            i: (lines[0] if len(lines) == 1 else "".join(lines)).encode()
+            for i, lines in parts.items()
+        }
 
     def _log_error(self, obj: Mapping[str, Any], error: object) -> None:
         """Log generator trouble at most once a minute per store, with the suppressed count."""
