@@ -53,11 +53,3 @@ def format_value(value: float) -> str:
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return repr(float(value))
-
-
-def render_labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
-    """Render `{a="x",b="y"}` (empty string when there are no labels)."""
-    if not names:
-        return ""
-    parts = [f'{n}="{escape_label_value(v)}"' for n, v in zip(names, values, strict=True)]
-    return "{" + ",".join(parts) + "}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .families import MetricFamilyDef
@@ -162,6 +162,37 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+def _read_scalar(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    path: tuple[str, ...],
+    convert: Callable[[Any], float | None],
+) -> None:
+    """One sample from the value at `path` through `convert` (None: wrong type, a problem)."""
+    value = _get(samples, family, obj, path)
+    if value is ABSENT:
+        return
+    number = convert(value)
+    if number is None:
+        _wrong(samples, family, path, value)
+        return
+    samples.add(family, labels, number)
+
+
+def _bool(value: Any) -> float | None:
+    return (1.0 if value else 0.0) if isinstance(value, bool) else None
+
+
+def _timestamp(value: Any) -> float | None:
+    return parse_timestamp(value) if isinstance(value, str) else None
+
+
+def _quantity(value: Any) -> float | None:
+    return parse_quantity(value) if isinstance(value, str) else _number(value)
+
+
 def read_number(
     samples: SampleSet,
     family: MetricFamilyDef,
@@ -170,14 +201,7 @@ def read_number(
     path: tuple[str, ...],
 ) -> None:
     """An `integer` or `number` field as its value."""
-    value = _get(samples, family, obj, path)
-    if value is ABSENT:
-        return
-    number = _number(value)
-    if number is None:
-        _wrong(samples, family, path, value)
-        return
-    samples.add(family, labels, number)
+    _read_scalar(samples, family, labels, obj, path, _number)
 
 
 def read_bool(
@@ -188,13 +212,7 @@ def read_bool(
     path: tuple[str, ...],
 ) -> None:
     """A `boolean` field as 1 or 0."""
-    value = _get(samples, family, obj, path)
-    if value is ABSENT:
-        return
-    if not isinstance(value, bool):
-        _wrong(samples, family, path, value)
-        return
-    samples.add(family, labels, 1.0 if value else 0.0)
+    _read_scalar(samples, family, labels, obj, path, _bool)
 
 
 def read_timestamp(
@@ -205,14 +223,7 @@ def read_timestamp(
     path: tuple[str, ...],
 ) -> None:
     """A `date-time` string as Unix seconds."""
-    value = _get(samples, family, obj, path)
-    if value is ABSENT:
-        return
-    seconds = parse_timestamp(value) if isinstance(value, str) else None
-    if seconds is None:
-        _wrong(samples, family, path, value)
-        return
-    samples.add(family, labels, seconds)
+    _read_scalar(samples, family, labels, obj, path, _timestamp)
 
 
 def read_quantity(
@@ -223,14 +234,7 @@ def read_quantity(
     path: tuple[str, ...],
 ) -> None:
     """An int-or-string field: a number, or a quantity / percentage string, as a number."""
-    value = _get(samples, family, obj, path)
-    if value is ABSENT:
-        return
-    number = parse_quantity(value) if isinstance(value, str) else _number(value)
-    if number is None:
-        _wrong(samples, family, path, value)
-        return
-    samples.add(family, labels, number)
+    _read_scalar(samples, family, labels, obj, path, _quantity)
 
 
 def read_enum(

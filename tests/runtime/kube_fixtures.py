@@ -3,7 +3,7 @@
 By default tests run against `tests/kubeapi_double.py`. When `KUBEBUILDER_ASSETS` names a
 directory holding `etcd` and `kube-apiserver` (the envtest convention), the same tests run
 against a real control plane started here (etcd + kube-apiserver on 127.0.0.1, RBAC on, a
-static admin token), with the CRDs of `tests/data/crds/` applied. Both backends expose one
+static admin token), with the CRDs of `CRD_FILES` applied. Both backends expose one
 control interface (`create`, `update`, `update_status`, `delete`, `install_crd`,
 `uninstall_crd`, `api_client`, and `host` / `token` for clients configured by hand, such as
 kopf); `double` is None against the real server, and tests that need
@@ -31,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for kubea
 
 from kubeapi_double import MEMCACHED, KubeApiDouble, ResourceSpec
 
-CRD_DIR = Path(__file__).resolve().parents[1] / "data" / "crds"
+DATA = Path(__file__).resolve().parents[1] / "data"
 WIDGETS = ResourceSpec("test.example.com", "v1", "widgets", "Widget")
 CLUSTER_THINGS = ResourceSpec("test.example.com", "v1", "clusterthings", "ClusterThing", False)
 ALL_RESOURCES = (MEMCACHED, WIDGETS, CLUSTER_THINGS)
-CRD_FILES = {
-    MEMCACHED.plural: "operator-sdk-cache.example.com_memcacheds.yaml",
-    WIDGETS.plural: "test.example.com_widgets.yaml",
-    CLUSTER_THINGS.plural: "test.example.com_clusterthings.yaml",
+CRD_FILES = {  # the real memcached CRD of the corpus, and two made for these tests
+    MEMCACHED.plural: DATA / "crds" / "operator-sdk-cache.example.com_memcacheds.yaml",
+    WIDGETS.plural: DATA / "test-crds" / "test.example.com_widgets.yaml",
+    CLUSTER_THINGS.plural: DATA / "test-crds" / "test.example.com_clusterthings.yaml",
 }
 
 
@@ -296,7 +296,7 @@ class RealBackend:
         import yaml
         from kubernetes.client.exceptions import ApiException
 
-        doc = yaml.safe_load((CRD_DIR / CRD_FILES[spec.plural]).read_text())
+        doc = yaml.safe_load(CRD_FILES[spec.plural].read_text())
         try:
             self.ext.create_custom_resource_definition(doc)
         except ApiException as exc:
