@@ -74,9 +74,14 @@ class LoadResult:
     notes: list[str] = field(default_factory=list)
 
 
-def expand_crd_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files named directly, plus the YAML files of named directories (sorted, recursive)."""
-    files: list[Path] = []
+def expand_crd_paths(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
+    """Each file to read, with the directory it was found in (None when named directly).
+
+    Directories are searched recursively for `.yaml`/`.yml` files, sorted; a path named twice
+    is read once.
+    """
+    files: list[tuple[Path, Path | None]] = []
+    seen: set[Path] = set()
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
@@ -84,19 +89,28 @@ def expand_crd_paths(paths: Iterable[Path]) -> list[Path]:
                 raise InputError(
                     "no .yaml or .yml files in directory", path, hint="point --crd at CRD files"
                 )
-            files.extend(found)
+            candidates = [(file, path) for file in found]
         elif path.is_file():
-            files.append(path)
+            candidates = [(path, None)]
         else:
             raise InputError("CRD file not found", path, hint="check the --crd path")
+        for file, directory in candidates:
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                files.append((file, directory))
     return files
 
 
 def load_crds(paths: Iterable[Path]) -> LoadResult:
-    """Load every CRD in `paths` (files or directories); reject duplicates across files."""
+    """Load every CRD in `paths` (files or directories); reject duplicates across files.
+
+    A file named directly must hold a CRD; in a directory, files without one (a kustomization,
+    say) are skipped with a note, as long as the directory holds at least one CRD.
+    """
     result = LoadResult()
     seen: dict[str, Crd] = {}
-    for file in expand_crd_paths(paths):
+    found_in: dict[Path, int] = {}
+    for file, directory in expand_crd_paths(paths):
         count = 0
         for crd in _load_file(file, result.notes):
             count += 1
@@ -110,11 +124,20 @@ def load_crds(paths: Iterable[Path]) -> LoadResult:
                 )
             seen[crd.name] = crd
             result.crds.append(crd)
-        if count == 0:
+        if directory is not None:
+            found_in[directory] = found_in.get(directory, 0) + count
+        elif count == 0:
             raise InputError(
                 "no CustomResourceDefinition in file",
                 file,
                 1,
+                hint="--crd takes CRD manifests (kind: CustomResourceDefinition)",
+            )
+    for directory, count in found_in.items():
+        if count == 0:
+            raise InputError(
+                "no CustomResourceDefinition in directory",
+                directory,
                 hint="--crd takes CRD manifests (kind: CustomResourceDefinition)",
             )
     return result

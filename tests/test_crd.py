@@ -159,3 +159,21 @@ def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
 def test_duplicate_crd_across_files_is_rejected() -> None:
     with pytest.raises(InputError, match="defined twice"):
         load_crds([MEMCACHED_V1, MEMCACHED_V1BETA1])
+
+
+def test_directory_files_without_crds_are_skipped_with_a_note(tmp_path: Path) -> None:
+    crd_dir = tmp_path / "config" / "crd"
+    (crd_dir / "bases").mkdir(parents=True)
+    write(crd_dir / "bases", MINIMAL_V1.format(scope="Namespaced"), "widgets.yaml")
+    write(crd_dir, "resources:\n- bases/widgets.yaml\n", "kustomization.yaml")
+    result = load_crds([crd_dir])
+    assert [c.kind for c in result.crds] == ["Widget"]
+    assert any("kustomization.yaml:1" in note for note in result.notes)
+    (crd_dir / "bases" / "widgets.yaml").unlink()
+    with pytest.raises(InputError, match="no CustomResourceDefinition in directory"):
+        load_crds([crd_dir])
+
+
+def test_a_path_named_twice_is_read_once(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL_V1.format(scope="Namespaced"))
+    assert len(load_crds([path, tmp_path, path]).crds) == 1
