@@ -83,6 +83,7 @@ def expand_crd_paths(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
     files: list[tuple[Path, Path | None]] = []
     seen: set[Path] = set()
     for path in paths:
+        candidates: list[tuple[Path, Path | None]]
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
             if not found:
