@@ -144,8 +144,10 @@ def test_generated_entry_serves_follows_and_is_scraped_by_prometheus(
             "memcached_info",
             lambda r: {(s["metric"]["namespace"], s["metric"]["memcached"]) for s in r} == expected,
         )
-        obj = make_obj(MEMCACHED, "cache-c", "default", size=1)
-        kube.update(obj)
+        size_c = 'memcached_spec_size{memcached="cache-c"}'
+        wait_for_query(prom, size_c, lambda r: _scalar(r) == 3.0)
+        kube.update(make_obj(MEMCACHED, "cache-c", "default", size=1))
+        wait_for_query(prom, size_c, lambda r: _scalar(r) == 1.0)
         wait_for_query(prom, 'operator_metrics_watch_events_total{type="MODIFIED"}', bool)
 
 
