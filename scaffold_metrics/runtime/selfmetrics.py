@@ -61,9 +61,9 @@ LAST_SYNC = MetricFamilyDef(
 )
 OBJECTS = MetricFamilyDef(
     "operator_metrics_objects",
-    "Objects currently held in the metrics store, by kind.",
+    "Objects currently held in the metrics store, by kind and namespace ('' = cluster-scoped).",
     MetricType.GAUGE,
-    ("kind",),
+    ("kind", "namespace"),
 )
 
 SELF_FAMILIES: tuple[MetricFamilyDef, ...] = (
@@ -144,13 +144,14 @@ class SelfMetrics:
             return self._values.get(family, {}).get(tuple(label_values))
 
     def families(
-        self, objects: Mapping[str, int] | None = None
+        self, objects: Mapping[tuple[str, str], int] | None = None
     ) -> list[tuple[MetricFamilyDef, bytes]]:
-        """Each self family with its rendered sample lines; `objects` feeds the objects gauge."""
+        """Each self family with its rendered sample lines; `objects` ((kind, namespace) →
+        count) feeds the objects gauge."""
         with self._lock:
             snapshot = {f: dict(series) for f, series in self._values.items()}
         if objects is not None:
-            snapshot[OBJECTS] = {(kind,): float(n) for kind, n in objects.items()}
+            snapshot[OBJECTS] = {key: float(n) for key, n in objects.items()}
         out = []
         for family in SELF_FAMILIES:
             series = snapshot[family]

@@ -117,11 +117,13 @@ def render_exposition(
         else:
             entry[1].extend(chunks)
 
-    objects: dict[str, int] = {}
+    objects: dict[tuple[str, str], int] = {}
     for store in stores:
         for family, chunks in store.family_chunks():
             add(family, chunks)
-        objects[store.kind] = objects.get(store.kind, 0) + len(store)
+        for namespace, count in store.counts_by_namespace().items():
+            key = (store.kind, namespace or "")
+            objects[key] = objects.get(key, 0) + count
     for family, body in self_metrics.families(objects):
         add(family, [body])
     out: list[bytes] = []

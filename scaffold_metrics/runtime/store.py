@@ -69,6 +69,8 @@ class MetricsStore:
         self._by_family: list[dict[str, bytes]] = [{} for _ in self.families]
         # uid -> (namespace, indexes of families it has lines in), for delete and replace.
         self._objects: dict[str, tuple[str | None, tuple[int, ...]]] = {}
+        # namespace (None: cluster-scoped) -> objects held, for the objects self-metric.
+        self._counts: dict[str | None, int] = {}
         self._log_lock = threading.Lock()
         self._last_log = 0.0
         self._suppressed = 0
@@ -101,6 +103,7 @@ class MetricsStore:
                 for d in self._by_family:
                     d.clear()
                 self._objects.clear()
+                self._counts.clear()
             else:
                 stale = [k for k, (ns, _) in self._objects.items() if ns == scope]
                 for key in stale:
@@ -111,6 +114,11 @@ class MetricsStore:
     def _put(self, key: str, rendered: _Rendered) -> None:
         scope, lines = rendered
         old = self._objects.get(key)
+        if old is None:
+            self._counts[scope] = self._counts.get(scope, 0) + 1
+        elif old[0] != scope:
+            self._count_out(old[0])
+            self._counts[scope] = self._counts.get(scope, 0) + 1
         if old is not None:
             for i in old[1]:
                 if i not in lines:
@@ -119,9 +127,17 @@ class MetricsStore:
             self._by_family[i][key] = data
         self._objects[key] = (scope, tuple(lines))
 
+    def _count_out(self, scope: str | None) -> None:
+        left = self._counts.get(scope, 0) - 1
+        if left > 0:
+            self._counts[scope] = left
+        else:
+            self._counts.pop(scope, None)
+
     def _drop(self, key: str) -> None:
         old = self._objects.pop(key, None)
         if old is not None:
+            self._count_out(old[0])
             for i in old[1]:
                 self._by_family[i].pop(key, None)
 
@@ -192,6 +208,11 @@ class MetricsStore:
     def __len__(self) -> int:
         with self._lock:
             return len(self._objects)
+
+    def counts_by_namespace(self) -> dict[str | None, int]:
+        """Objects held per namespace (None for cluster-scoped objects)."""
+        with self._lock:
+            return dict(self._counts)
 
     def family_chunks(self) -> list[tuple[MetricFamilyDef, list[bytes]]]:
         """Every family with its objects' bytes, from one consistent view, without copying them.

@@ -33,7 +33,8 @@ def test_prometheus_scrapes_store_and_self_metrics() -> None:
             assert replicas == {"a": 3.0, "b": 5.0, hostile: 1.0}
             info = query(prom, "widget_info")
             assert sorted(r["metric"]["name"] for r in info) == sorted(["a", "b", hostile])
-            assert values_by(query(prom, "operator_metrics_objects"), "kind") == {"Widget": 3.0}
+            objects = query(prom, 'operator_metrics_objects{kind="Widget"}')
+            assert values_by(objects, "namespace") == {"default": 1.0, "other": 2.0}
             lists = query(prom, "operator_metrics_list_failures_total")
             assert [(r["metric"]["namespace"], r["value"][1]) for r in lists] == [("other", "1")]
             assert query(prom, 'widget_spec_replicas{name="forged"}') == []

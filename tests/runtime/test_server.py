@@ -85,7 +85,9 @@ def test_text_format_by_default(
     assert {s.labels["name"] for s in fams["widget_info"].samples} == {"a", "b"}
     assert [s.value for s in fams["widget_spec_replicas"].samples] == [3]
     objects = fams["operator_metrics_objects"].samples
-    assert [(s.labels, s.value) for s in objects] == [({"kind": "Widget"}, 2)]
+    by_namespace = {s.labels["namespace"]: s.value for s in objects}
+    assert by_namespace == {"default": 1, "other": 1}
+    assert {s.labels["kind"] for s in objects} == {"Widget"}
     errors = fams["operator_metrics_generator_errors"].samples
     assert [(s.labels, s.value) for s in errors] == [({"kind": "Widget"}, 1)]
     lists = fams["operator_metrics_list_requests"].samples
@@ -167,7 +169,8 @@ def test_shared_store_is_scraped_once_and_same_family_names_merge() -> None:
         fams = {f.name: f for f in text_string_to_metric_families(body.decode())}
         assert sorted(s.labels["name"] for s in fams["widget_info"].samples) == ["a1", "b1", "c1"]
         assert body.count(b"# TYPE widget_info ") == 1
-        assert [s.value for s in fams["operator_metrics_objects"].samples] == [3]
+        objects = {s.labels["namespace"]: s.value for s in fams["operator_metrics_objects"].samples}
+        assert objects == {"a": 1, "b": 1, "c": 1}
     finally:
         server.stop()
     assert [c.stopped for c in collectors] == [1, 1, 1]

@@ -234,3 +234,20 @@ def test_generator_errors_are_logged_rate_limited(caplog: pytest.LogCaptureFixtu
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1
     assert "Widget default/bad0" in messages[0] and "generator exploded" in messages[0]
+
+
+def test_counts_by_namespace_follow_upserts_deletes_moves_and_relists() -> None:
+    store = MetricsStore(WidgetGenerator(), self_metrics=SelfMetrics())
+    a, b = widget("a", namespace="x"), widget("b", namespace="y")
+    store.upsert(a)
+    store.upsert(b)
+    store.upsert(widget("c", namespace="y"))
+    store.upsert(a)  # an update is not a new object
+    assert store.counts_by_namespace() == {"x": 1, "y": 2}
+    store.delete(b)
+    assert store.counts_by_namespace() == {"x": 1, "y": 1}
+    store.replace([], "y")
+    assert store.counts_by_namespace() == {"x": 1}
+    store.replace([widget("d", namespace="z")], None)
+    assert store.counts_by_namespace() == {"z": 1}
+    assert len(store) == sum(store.counts_by_namespace().values())
