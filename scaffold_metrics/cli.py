@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import click
@@ -146,6 +146,16 @@ def cli() -> None:
 @click.option("--service", default=None, help="Service manifest to expose the port on.")
 @click.option("--package", default=None, help=f"Package directory [default: {DEFAULT_PACKAGE}].")
 @click.option("--operator-name", default=None, help="Operator name (default: from its Deployment).")
+@click.option(
+    "--rbac/--no-rbac",
+    default=None,
+    help="Generate RBAC letting the operator's service account list/watch the kinds.",
+)
+@click.option(
+    "--service-monitor/--no-service-monitor",
+    default=None,
+    help="Generate a prometheus-operator ServiceMonitor for the metrics Service.",
+)
 def init(
     crds: tuple[Path, ...],
     out: Path,
@@ -156,6 +166,8 @@ def init(
     service: str | None,
     package: str | None,
     operator_name: str | None,
+    rbac: bool | None,
+    service_monitor: bool | None,
 ) -> None:
     """Scaffold metrics for the CRDs into the operator's repository and record the choices."""
     root = out
@@ -169,6 +181,14 @@ def init(
     service_path, operator = choose_service(
         root, service or (previous.service if previous else None), operator_name
     )
+    name = operator or (previous.operator if previous else None) or root.resolve().name
+    manifest_dir = PurePosixPath(service_path).parent
+
+    def extra_manifest(wanted: bool | None, recorded: str | None, suffix: str) -> str | None:
+        if wanted is None:
+            return recorded
+        return (recorded or str(manifest_dir / f"{name}-metrics-{suffix}.yaml")) if wanted else None
+
     config = ProjectConfig(
         crds=crd_paths,
         versions=_parse_versions(versions),
@@ -178,6 +198,10 @@ def init(
         namespaces=namespaces or (previous.namespaces if previous else ()),
         service=service_path,
         operator=operator or (previous.operator if previous else None),
+        rbac=extra_manifest(rbac, previous.rbac if previous else None, "rbac"),
+        service_monitor=extra_manifest(
+            service_monitor, previous.service_monitor if previous else None, "servicemonitor"
+        ),
         extra=previous.extra if previous else {},
     )
     config_file = RenderedFile(

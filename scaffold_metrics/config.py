@@ -42,6 +42,8 @@ class ProjectConfig:
     namespaces: tuple[str, ...] = ()
     service: str | None = None
     operator: str | None = None
+    rbac: str | None = None
+    service_monitor: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_changes(self, **changes: Any) -> ProjectConfig:
@@ -59,6 +61,8 @@ _KNOWN_KEYS = {
     "namespaces",
     "service",
     "operator",
+    "rbac",
+    "service_monitor",
 }
 # Sections read by later pipeline stages (metric selection); kept as they are.
 _SECTION_KEYS = {"metrics"}
@@ -152,6 +156,8 @@ def _parse(data: Mapping[str, Any], path: Path) -> ProjectConfig:
         namespaces=strings("namespaces"),
         service=optional_string("service", None),
         operator=optional_string("operator", None),
+        rbac=optional_string("rbac", None),
+        service_monitor=optional_string("service_monitor", None),
         extra={k: data[k] for k in _SECTION_KEYS if k in data},
     )
 
@@ -179,6 +185,8 @@ def render_config(config: ProjectConfig, existing: str | None) -> str:
         "namespaces": list(config.namespaces),
         "service": config.service,
         "operator": config.operator,
+        "rbac": config.rbac,
+        "service_monitor": config.service_monitor,
     }
     for key, value in values.items():
         if data.get(key) != value:

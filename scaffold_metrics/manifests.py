@@ -29,10 +29,22 @@ _KIND_LINE = re.compile(r"^kind:\s*['\"]?(\w+)['\"]?\s*$", re.MULTILINE)
 
 @dataclass(frozen=True)
 class OperatorDeployment:
-    """What the operator's Deployment manifest tells: its name and pod selector."""
+    """What the operator's Deployment manifest tells: name, namespace, pod selector and the
+    service account its pods run as (what RBAC must bind)."""
 
     name: str
     selector: tuple[tuple[str, str], ...]
+    namespace: str | None = None
+    service_account: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """The metrics Service as a ServiceMonitor must select it."""
+
+    name: str
+    namespace: str | None
+    labels: tuple[tuple[str, str], ...]
 
 
 def _round_trip_yaml(text: str) -> YAML:
@@ -117,10 +129,40 @@ def find_manifest(root: Path, kind: str) -> Path | None:
 def read_deployment(file: Path) -> OperatorDeployment | None:
     """Name and pod selector of the first Deployment in `file`."""
     for _doc, data in documents_of_kind(file, "Deployment"):
-        name = str(data.get("metadata", {}).get("name") or "")
-        labels = data.get("spec", {}).get("selector", {}).get("matchLabels") or {}
-        selector = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
-        return OperatorDeployment(name=name, selector=selector)
+        metadata = data.get("metadata") or {}
+        spec = data.get("spec") or {}
+        labels = (spec.get("selector") or {}).get("matchLabels") or {}
+        pod_spec = (spec.get("template") or {}).get("spec") or {}
+        account = pod_spec.get("serviceAccountName") or pod_spec.get("serviceAccount")
+        namespace = metadata.get("namespace")
+        return OperatorDeployment(
+            name=str(metadata.get("name") or ""),
+            selector=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+            namespace=str(namespace) if namespace else None,
+            service_account=str(account) if account else None,
+        )
+    return None
+
+
+def metrics_service_info(text: str, file: Path) -> ServiceInfo | None:
+    """Name, namespace and labels of the Service in `text` that exposes `cr-metrics`."""
+    for doc in split_documents(text):
+        if "Service" not in _KIND_LINE.findall(doc.text):
+            continue
+        data = _load_document(doc, file)
+        if not isinstance(data, Mapping) or data.get("kind") != "Service":
+            continue
+        ports = (data.get("spec") or {}).get("ports") or []
+        if not any(isinstance(p, Mapping) and p.get("name") == METRICS_PORT_NAME for p in ports):
+            continue
+        metadata = data.get("metadata") or {}
+        labels = metadata.get("labels") or {}
+        namespace = metadata.get("namespace")
+        return ServiceInfo(
+            name=str(metadata.get("name") or ""),
+            namespace=str(namespace) if namespace else None,
+            labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        )
     return None
 
 

@@ -12,10 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import __version__
-from .config import ProjectConfig, config_path
+from .config import CONFIG_FILE, ProjectConfig, config_path
 from .crd import load_crds
-from .errors import UsageError
-from .manifests import find_manifest, read_deployment, with_metrics_port
+from .errors import InputError, UsageError
+from .manifests import (
+    OperatorDeployment,
+    find_manifest,
+    metrics_service_info,
+    read_deployment,
+    with_metrics_port,
+)
 from .metric_config import parse_metrics_config
 from .plan import MetricsPlan, PlanOptions, plan_metrics
 from .render import RenderedFile, render_python, render_template
@@ -70,6 +76,10 @@ def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
     service = _service_file(root, config, notes)
     if service is not None:
         files.append(service)
+    if config.rbac is not None:
+        files.append(_rbac_file(root, config, plan, notes))
+    if config.service_monitor is not None:
+        files.append(_service_monitor_file(root, config, service))
     return ProjectBuild(plan=plan, files=files, owned_dirs=[str(package)], notes=notes)
 
 
@@ -165,6 +175,69 @@ def _service_file(root: Path, config: ProjectConfig, notes: list[str]) -> Render
         "service.yaml.j2", operator=operator, selector=selector, port=config.port
     )
     return RenderedFile(config.service, text.encode("utf-8"), "manifest")
+
+
+def _operator_deployment(root: Path) -> OperatorDeployment | None:
+    found = find_manifest(root, "Deployment")
+    return read_deployment(found) if found else None
+
+
+def _rbac_file(
+    root: Path, config: ProjectConfig, plan: MetricsPlan, notes: list[str]
+) -> RenderedFile:
+    """ClusterRole to get/list/watch every kind, bound to the operator's service account:
+    cluster-wide, or per watched namespace (cluster-scoped kinds always need the former)."""
+    assert config.rbac is not None
+    deployment = _operator_deployment(root)
+    operator = config.operator or (deployment.name if deployment else root.resolve().name)
+    account = deployment.service_account if deployment and deployment.service_account else None
+    namespace = deployment.namespace if deployment and deployment.namespace else None
+    if account is None or namespace is None:
+        notes.append(
+            f"note: {config.rbac} binds service account {account or operator!r} in namespace "
+            f"{namespace or 'default'!r}: the operator Deployment does not say; check it"
+        )
+    groups: dict[str, set[str]] = {}
+    for kind in plan.kinds:
+        groups.setdefault(kind.group, set()).add(kind.plural)
+    rules = [(group, sorted(plurals)) for group, plurals in sorted(groups.items())]
+    cluster_binding = not config.namespaces or any(not k.namespaced for k in plan.kinds)
+    text = render_template(
+        "rbac.yaml.j2",
+        operator=operator,
+        rules=rules,
+        account=account or operator,
+        account_namespace=namespace or "default",
+        cluster_binding=cluster_binding,
+        namespaces=sorted(config.namespaces),
+    )
+    return RenderedFile(config.rbac, text.encode("utf-8"), "generated")
+
+
+def _service_monitor_file(
+    root: Path, config: ProjectConfig, service: RenderedFile | None
+) -> RenderedFile:
+    """A prometheus-operator ServiceMonitor scraping the metrics Service's `cr-metrics` port."""
+    assert config.service_monitor is not None
+    info = (
+        metrics_service_info(service.content.decode("utf-8"), root / service.path)
+        if service is not None
+        else None
+    )
+    if info is None:
+        raise UsageError(
+            "a ServiceMonitor needs the metrics Service",
+            root / CONFIG_FILE,
+            hint="record a Service with `init --service PATH`",
+        )
+    if not info.labels:
+        raise InputError(
+            f"Service {info.name} has no labels for a ServiceMonitor to select",
+            root / (service.path if service else ""),
+            hint="add metadata.labels to the Service",
+        )
+    text = render_template("servicemonitor.yaml.j2", service=info)
+    return RenderedFile(config.service_monitor, text.encode("utf-8"), "generated")
 
 
 def choose_service(
