@@ -56,15 +56,22 @@ def _parse_versions(values: Sequence[str]) -> dict[str, str]:
     return versions
 
 
-def _sync(root: Path, config: ProjectConfig, config_file: RenderedFile | None, mode: str) -> int:
-    """Bring the project at `root` in line with `config` (mode: write, check or diff)."""
+def _sync(
+    root: Path,
+    config: ProjectConfig,
+    config_file: RenderedFile | None,
+    mode: str,
+    retired: tuple[str, ...] = (),
+) -> int:
+    """Bring the project at `root` in line with `config` (mode: write, check or diff);
+    `retired` are generated manifests an earlier configuration asked for."""
     build = build_project(root, config)
     for note in build.notes:
         click.echo(note, err=True)
     files = list(build.files)
     if config_file is not None:
         files.append(config_file)
-    changes = compare(root, files, build.owned_dirs)
+    changes = compare(root, files, build.owned_dirs, retired)
     if mode == "write":
         apply(root, changes)
         _report(changes)
@@ -207,7 +214,9 @@ def init(
     config_file = RenderedFile(
         CONFIG_FILE, render_config(config, existing_text).encode("utf-8"), "manifest"
     )
-    _exit(_sync(root, config, config_file, "write"))
+    earlier = (previous.rbac, previous.service_monitor) if previous else ()
+    retired = tuple(p for p in earlier if p and p not in (config.rbac, config.service_monitor))
+    _exit(_sync(root, config, config_file, "write", retired))
 
 
 @cli.command()

@@ -47,11 +47,16 @@ def is_generated(data: bytes) -> bool:
 
 
 def compare(
-    root: Path, files: Sequence[RenderedFile], owned_dirs: Iterable[str]
+    root: Path,
+    files: Sequence[RenderedFile],
+    owned_dirs: Iterable[str],
+    retired: Iterable[str] = (),
 ) -> list[FileChange]:
     """Changes needed to bring the disk in line with `files`, sorted by path.
 
-    Generated files under `owned_dirs` that `files` no longer contains are removed.
+    Generated files (those carrying the generated header) that `files` no longer contains are
+    removed: Python modules under `owned_dirs`, and the `retired` paths (manifests an earlier
+    configuration generated).
     """
     changes: list[FileChange] = []
     wanted = {f.path for f in files}
@@ -67,6 +72,12 @@ def compare(
         else:
             status = "update"
         changes.append(FileChange(file.path, status, old, file.content))
+    for path in sorted(set(retired) - wanted):
+        candidate = root / path
+        if candidate.is_file():
+            data = candidate.read_bytes()
+            if is_generated(data):
+                changes.append(FileChange(path, "remove", data, None))
     for directory in sorted(set(owned_dirs)):
         base = root / directory
         if not base.is_dir():

@@ -133,3 +133,16 @@ def test_service_monitor_needs_service_labels(project: Path) -> None:
     assert result.exit_code == 2
     assert "has no labels for a ServiceMonitor to select" in result.stderr
     assert sorted(p.name for p in (project / "deploy").iterdir()) == before
+
+
+def test_turning_rbac_off_removes_the_generated_manifest(project: Path) -> None:
+    init(project, "--rbac")
+    path = project / "deploy" / "cache-operator-metrics-rbac.yaml"
+    assert path.is_file()
+    err = init(project, "--no-rbac")
+    assert "remove    deploy/cache-operator-metrics-rbac.yaml" in err
+    assert not path.exists()
+    assert (
+        "rbac:" not in (project / ".operator-metrics.yaml").read_text().replace("rbac: null", "")
+        or "rbac: null" in (project / ".operator-metrics.yaml").read_text()
+    )
