@@ -43,9 +43,10 @@ def object_scope(obj: Mapping[str, Any]) -> str | None:
     return str(ns) if ns else None
 
 
-# What an object leaves in the store: its namespace and its bytes for each family (by index,
-# only for families it has samples in).
-_Rendered = tuple[str | None, dict[int, bytes]]
+# What an object leaves in the store: its bytes for each family, in family order (b"" where it
+# has no samples), then its namespace (None for cluster-scoped objects). One flat tuple, so a
+# scrape can transpose all objects' entries into per-family columns in one `zip`.
+_Rendered = tuple[Any, ...]
 
 
 class MetricsStore:
@@ -65,10 +66,8 @@ class MetricsStore:
         self._index: dict[MetricFamilyDef, int] = {f: i for i, f in enumerate(self.families)}
         self._index_by_id: dict[int, int] = {id(f): i for i, f in enumerate(self.families)}
         self._lock = threading.Lock()
-        # One dict per family: uid -> that object's lines of that family.
-        self._by_family: list[dict[str, bytes]] = [{} for _ in self.families]
-        # uid -> (namespace, indexes of families it has lines in), for delete and replace.
-        self._objects: dict[str, tuple[str | None, tuple[int, ...]]] = {}
+        # uid -> the object's rendered entry (see `_Rendered`): one dict write per change.
+        self._objects: dict[str, _Rendered] = {}
         # namespace (None: cluster-scoped) -> objects held, for the objects self-metric.
         self._counts: dict[str | None, int] = {}
         self._log_lock = threading.Lock()
@@ -100,32 +99,23 @@ class MetricsStore:
         fresh = [(object_key(o), self._render(o)) for o in objs]
         with self._lock:
             if scope is None:
-                for d in self._by_family:
-                    d.clear()
                 self._objects.clear()
                 self._counts.clear()
             else:
-                stale = [k for k, (ns, _) in self._objects.items() if ns == scope]
+                stale = [k for k, entry in self._objects.items() if entry[-1] == scope]
                 for key in stale:
                     self._drop(key)
             for key, rendered in fresh:
                 self._put(key, rendered)
 
     def _put(self, key: str, rendered: _Rendered) -> None:
-        scope, lines = rendered
+        scope = rendered[-1]
         old = self._objects.get(key)
-        if old is None:
+        if old is None or old[-1] != scope:
+            if old is not None:
+                self._count_out(old[-1])
             self._counts[scope] = self._counts.get(scope, 0) + 1
-        elif old[0] != scope:
-            self._count_out(old[0])
-            self._counts[scope] = self._counts.get(scope, 0) + 1
-        if old is not None:
-            for i in old[1]:
-                if i not in lines:
-                    self._by_family[i].pop(key, None)
-        for i, data in lines.items():
-            self._by_family[i][key] = data
-        self._objects[key] = (scope, tuple(lines))
+        self._objects[key] = rendered
 
     def _count_out(self, scope: str | None) -> None:
         left = self._counts.get(scope, 0) - 1
@@ -137,9 +127,7 @@ class MetricsStore:
     def _drop(self, key: str) -> None:
         old = self._objects.pop(key, None)
         if old is not None:
-            self._count_out(old[0])
-            for i in old[1]:
-                self._by_family[i].pop(key, None)
+            self._count_out(old[-1])
 
     def _render(self, obj: Mapping[str, Any]) -> _Rendered:
         """Run the generator once and render its samples; failures cost only their own lines."""
@@ -180,10 +168,10 @@ class MetricsStore:
             self._log_error(obj, exc)
         if errors:
             self.self_metrics.record_generator_errors(self.kind, errors)
-        return scope, {
-            i: (lines[0] if len(lines) == 1 else "".join(lines)).encode()
-            for i, lines in parts.items()
-        }
+        encoded = [
+            "".join(parts[i]).encode() if i in parts else b"" for i in range(len(self.families))
+        ]
+        return (*encoded, scope)
 
     def _log_error(self, obj: Mapping[str, Any], error: object) -> None:
         """Log generator trouble at most once a minute per store, with the suppressed count."""
@@ -221,8 +209,12 @@ class MetricsStore:
         for a pointer copy per object, never for the body to be joined or sent.
         """
         with self._lock:
-            chunks = [list(d.values()) for d in self._by_family]
-        return list(zip(self.families, chunks, strict=True))
+            entries = list(self._objects.values())
+        if not entries:
+            return [(family, []) for family in self.families]
+        # One column per family, then the namespaces, which zip(strict=False) leaves out.
+        columns = zip(*entries, strict=True)
+        return [(f, list(column)) for f, column in zip(self.families, columns, strict=False)]
 
     def family_bodies(self) -> list[tuple[MetricFamilyDef, bytes]]:
         """Every family with the concatenated lines of all objects, from one consistent view."""

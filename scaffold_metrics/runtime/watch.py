@@ -9,11 +9,11 @@ every way it can end into a return value or one of a few exceptions the collecto
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .jsondecode import decode_json
 from .kubeclient import ApiError, Response, open_get
 
 
@@ -70,7 +70,7 @@ def list_all(
             resp.close()
             if on_open is not None:
                 on_open(None)
-        doc = json.loads(body)
+        doc = decode_json(body)
         pages += 1
         items.extend(doc.get("items") or [])
         meta = doc.get("metadata") or {}
@@ -113,7 +113,7 @@ def watch_events(
         on_open(resp)
     try:
         for line in resp.iter_lines():
-            event = json.loads(line)
+            event = decode_json(line)
             if not isinstance(event, dict):
                 continue
             if event.get("type") == "ERROR":

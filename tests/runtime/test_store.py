@@ -184,8 +184,8 @@ def test_store_keeps_no_reference_to_objects() -> None:
     del obj
     gc.collect()
     assert ref() is None
-    for per_family in store._by_family:
-        assert all(isinstance(v, bytes) for v in per_family.values())
+    for entry in store._objects.values():  # rendered bytes per family, then the namespace
+        assert all(isinstance(v, bytes) for v in entry[:-1]) and entry[-1] == "default"
 
 
 def test_concurrent_writers_and_readers_see_consistent_snapshots() -> None:
