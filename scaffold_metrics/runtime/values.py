@@ -56,7 +56,6 @@ class _Absent:
 
 
 ABSENT = _Absent()
-_MISSING = object()
 
 
 def object_identity(obj: Mapping[str, Any], namespaced: bool) -> tuple[str, ...]:
@@ -102,27 +101,30 @@ def _wrong(samples: SampleSet, family: MetricFamilyDef, path: tuple[str, ...], v
     samples.problem(f"{_where(family, path)}: unexpected {type(value).__name__} value")
 
 
-_TIMESTAMP_CACHE: dict[str, float | None] = {}
-_TIMESTAMP_CACHE_SIZE = 4096
-
-
 def parse_timestamp(text: str) -> float | None:
     """RFC 3339 text → whole Unix seconds (fractions dropped, as kube-state-metrics does).
 
-    Memoised: the same timestamps (creation times, transition times) come back on every event
-    of an object, and a dict hit is an order of magnitude cheaper than the parse.
+    `datetime.fromisoformat` (C, three times faster than the expression below) reads what
+    Kubernetes writes; anything it refuses or reads without a zone goes through the strict
+    RFC 3339 expression (leap seconds, or older Pythons' narrower ISO support).
     """
-    cached = _TIMESTAMP_CACHE.get(text, _MISSING)
-    if cached is not _MISSING:
-        return cached  # type: ignore[return-value]
-    if len(_TIMESTAMP_CACHE) >= _TIMESTAMP_CACHE_SIZE:
-        _TIMESTAMP_CACHE.clear()
-    seconds = _parse_timestamp(text)
-    _TIMESTAMP_CACHE[text] = seconds
-    return seconds
+    if text[-1:] in ("Z", "z"):
+        iso = text[:-1] + "+00:00"
+    elif text[-3:-2] == ":":
+        iso = text
+    else:  # no zone, or an offset without its colon: not RFC 3339, let the strict path say
+        return _parse_timestamp(text)
+    try:
+        moment = datetime.datetime.fromisoformat(iso)
+    except ValueError:
+        return _parse_timestamp(text)
+    if moment.tzinfo is None or len(text) < 20 or text[10] not in "Tt ":
+        return _parse_timestamp(text)
+    return float(math.floor(moment.timestamp()))
 
 
 def _parse_timestamp(text: str) -> float | None:
+    """The strict RFC 3339 reading."""
     match = _RFC3339.match(text)
     if match is None:
         return None
