@@ -18,7 +18,7 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 _LABEL_VALUE_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
 _HELP_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n"})
 # Most samples are 0 or 1 (info, conditions, booleans): look those up instead of formatting.
-_COMMON_VALUES = {0.0: "0", 1.0: "1"}
+COMMON_VALUES = {0.0: "0", 1.0: "1"}
 
 
 def is_valid_metric_name(name: str) -> bool:
@@ -43,7 +43,7 @@ def escape_help(text: str) -> str:
 
 def format_value(value: float) -> str:
     """Format a sample value the way both text 0.0.4 and OpenMetrics 1.0.0 accept."""
-    common = _COMMON_VALUES.get(value)
+    common = COMMON_VALUES.get(value)
     if common is not None:
         return common
     if value != value:  # NaN

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .exposition import (
+    COMMON_VALUES,
     escape_help,
     escape_label_value,
     format_value,
@@ -71,7 +72,7 @@ class MetricFamilyDef:
 
     def render_sample(self, label_values: tuple[str, ...], value: float) -> str:
         """Render one sample line (with its newline), valid in both formats."""
-        formatted = format_value(value)
+        formatted = COMMON_VALUES.get(value) or format_value(value)  # mostly 0 or 1
         try:
             line = self._line_format % (*label_values, formatted)
         except TypeError:  # `%` counts the label values for us

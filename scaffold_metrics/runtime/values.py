@@ -280,6 +280,7 @@ def read_conditions(
         _wrong(samples, family, path, value)
         return
     seen: set[str] = set()
+    add = samples.add
     for item in value:
         kind = item.get("type") if isinstance(item, (dict, Mapping)) else None
         if not isinstance(kind, str):
@@ -292,7 +293,7 @@ def read_conditions(
         status = item.get("status")
         typed = (*labels, kind)
         for candidate in CONDITION_STATUSES:
-            samples.add(family, (*typed, candidate), 1.0 if status == candidate else 0.0)
+            add(family, (*typed, candidate), 1.0 if status == candidate else 0.0)
 
 
 def read_labels(
