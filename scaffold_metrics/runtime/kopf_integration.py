@@ -18,10 +18,13 @@ Self-metrics: kopf owns the list and watch, so only `operator_metrics_watch_even
 (watch events, not the initial listing), `..._objects` and `..._generator_errors_total` are
 recorded; the list/watch request counters and the last-sync gauge stay absent for these kinds.
 
-Known limitation: when kopf's watch resumes from a resourceVersion that has been compacted
-(410), kopf lists again but sends no DELETED for objects deleted while it was disconnected, and
-event handlers cannot tell where that listing ends; such objects stay in the store until the
-operator restarts. The list/watch collectors do not have this gap (they replace on relist).
+Relists: when kopf's watch resumes from a compacted resourceVersion (410), kopf lists again,
+announcing every existing object with type None, but sends no DELETED for objects deleted while
+it was disconnected, and handlers get no "listing done" signal. So the collector remembers when
+each object was last announced; a burst of type-None events opens a relist, and once no such
+event has come for `relist_quiet_seconds` the relist is taken as over and the objects of the
+namespaces it covered that it did not announce are dropped. A namespace emptied entirely while
+kopf was away is not covered by its relist and keeps its objects until the next restart.
 
 This is the only runtime module that imports kopf; nothing else imports it.
 """
@@ -38,7 +41,7 @@ import kopf
 from .generator import MetricsGeneratorProtocol
 from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
 from .server import DEFAULT_PORT, MetricsServer, start_metrics_server
-from .store import MetricsStore
+from .store import MetricsStore, object_key, object_scope
 
 GeneratorSpec = MetricsGeneratorProtocol | type[MetricsGeneratorProtocol]
 
@@ -46,11 +49,21 @@ GeneratorSpec = MetricsGeneratorProtocol | type[MetricsGeneratorProtocol]
 class KopfCollector:
     """A `CollectorLike` fed by kopf's events: start/stop do nothing, kopf owns the watch."""
 
-    def __init__(self, store: MetricsStore, settle_seconds: float) -> None:
+    def __init__(
+        self, store: MetricsStore, settle_seconds: float, relist_quiet_seconds: float = 5.0
+    ) -> None:
         self.store = store
         self.settle_seconds = settle_seconds
+        self.relist_quiet_seconds = relist_quiet_seconds
         self._started_at: float | None = None
         self._saw_watch_event = False
+        self._lock = threading.Lock()
+        self._tick = 0
+        # key -> (namespace, tick of its last announcement), for sweeping after a relist.
+        self._announced: dict[str, tuple[str | None, int]] = {}
+        self._relist_from: int | None = None  # tick at which the current relist began
+        self._relist_namespaces: set[str | None] = set()
+        self._sweep: threading.Timer | None = None
 
     @property
     def has_synced(self) -> bool:
@@ -62,22 +75,69 @@ class KopfCollector:
     def start(self) -> None:
         # A new operator run lists everything again: nothing from a previous run carries over
         # (neither readiness nor objects that may have been deleted in between).
-        self._saw_watch_event = False
-        self.store.replace((), None)
-        self._started_at = time.monotonic()
+        with self._lock:
+            self._cancel_sweep()
+            self._saw_watch_event = False
+            self._announced.clear()
+            self.store.replace((), None)
+            self._started_at = time.monotonic()
 
     def stop(self) -> None:
-        self._started_at = None
+        with self._lock:
+            self._cancel_sweep()
+            self._started_at = None
 
     def on_event(self, event_type: str | None, obj: Mapping[str, Any]) -> None:
         """Apply one kopf event to the store."""
+        key, namespace = object_key(obj), object_scope(obj)
         if event_type == "DELETED":
             self.store.delete(obj)
         else:
             self.store.upsert(obj)
+        with self._lock:
+            self._tick += 1
+            if event_type == "DELETED":
+                self._announced.pop(key, None)
+            else:
+                self._announced[key] = (namespace, self._tick)
+            if event_type is None:
+                self._note_listing(namespace)
         if event_type is not None:
             self._saw_watch_event = True
             self.store.self_metrics.record_event(self.store.kind, event_type)
+
+    def _note_listing(self, namespace: str | None) -> None:
+        """A listed object: open a relist (or extend it) and push its end further out."""
+        if self._relist_from is None:
+            self._relist_from = self._tick
+            self._relist_namespaces = set()
+        self._relist_namespaces.add(namespace)
+        self._cancel_sweep()
+        self._sweep = threading.Timer(self.relist_quiet_seconds, self._end_relist)
+        self._sweep.daemon = True
+        self._sweep.start()
+
+    def _end_relist(self) -> None:
+        """The relist is over: drop what it did not announce in the namespaces it covered."""
+        with self._lock:
+            started, namespaces = self._relist_from, self._relist_namespaces
+            self._relist_from, self._sweep = None, None
+            if started is None:
+                return
+            gone = [
+                key
+                for key, (namespace, tick) in self._announced.items()
+                if tick < started and namespace in namespaces
+            ]
+            for key in gone:
+                del self._announced[key]
+        for key in gone:
+            self.store.discard(key)
+
+    def _cancel_sweep(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
 
 
 class KopfMetrics:
@@ -123,11 +183,14 @@ def register_kopf_metrics(
     registry: kopf.OperatorRegistry | None = None,
     self_metrics: SelfMetrics | None = None,
     settle_seconds: float = 10.0,
+    relist_quiet_seconds: float = 5.0,
 ) -> KopfMetrics:
     """Register kopf handlers that keep one store per generator's kind and serve `/metrics`.
 
     `generators`: a generator class or instance, or a sequence of them (one per kind).
     `registry`: the kopf registry to register into (default: kopf's default registry).
+    `settle_seconds`: readiness without a watch event (see the module docstring).
+    `relist_quiet_seconds`: how long without a listed object ends a relist (module docstring).
     Handlers get ids prefixed with `operator-metrics/`. Returns the handle; its server runs
     from the operator's startup to its cleanup.
     """
@@ -143,7 +206,8 @@ def register_kopf_metrics(
         if resource in seen:
             raise ValueError(f"two generators for {generator.plural}.{generator.group}")
         seen.add(resource)
-        collector = KopfCollector(MetricsStore(generator, self_metrics=sm), settle_seconds)
+        store = MetricsStore(generator, self_metrics=sm)
+        collector = KopfCollector(store, settle_seconds, relist_quiet_seconds)
         collectors.append(collector)
         _register_events(collector, generator, registry)
     handle = KopfMetrics(collectors, port, host, sm)

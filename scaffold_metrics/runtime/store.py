@@ -89,6 +89,11 @@ class MetricsStore:
         with self._lock:
             self._drop(key)
 
+    def discard(self, key: str) -> None:
+        """Remove the object stored under `key` (its uid) when only the key is known."""
+        with self._lock:
+            self._drop(key)
+
     def replace(self, objs: Iterable[Mapping[str, Any]], scope: str | None) -> None:
         """After a (re)list: make the objects of `scope` exactly `objs`, in one atomic swap.
 
