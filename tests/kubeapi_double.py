@@ -833,6 +833,8 @@ class _Handler(BaseHTTPRequestHandler):
                 record.body = raw
         with self.double._cond:
             self.double.requests.append(record)
+            # A watch logged before `drop_connections()` counts as open then: it is dropped too.
+            self._arrival_generation = self.double._drop_generation
         return record
 
     def _send_json(self, record: RequestRecord, status: int, doc: Any) -> None:
@@ -1008,7 +1010,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._start_chunked()
         try:
             with d._cond:
-                generation = d._drop_generation
+                generation = self._arrival_generation
                 snapshot = d._current(spec, ns)
                 current_rv = d._rv
                 compacted = d._compacted
