@@ -27,7 +27,7 @@ from .config import (
 from .errors import EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
 from .explain import build_plan, explanation_json, explanation_table, plan_inputs
 from .explain import explain as explain_plan
-from .files import FileChange, apply, check_writable, compare, unified_diff
+from .files import FileChange, apply, check_writable, compare, unified_diff, write_file
 from .ksm import ksm_config
 from .pipeline import build_project, choose_service, relative_path
 from .render import RenderedFile
@@ -302,7 +302,7 @@ def export_ksm(
     if str(out_file) == "-":
         click.echo(exported.text, nl=False)
     else:
-        out_file.write_text(exported.text, encoding="utf-8")
+        write_file(out_file, exported.text.encode("utf-8"))
 
 
 def main() -> None:

@@ -129,6 +129,16 @@ def apply(root: Path, changes: Sequence[FileChange]) -> None:
             (root / change.path).unlink(missing_ok=True)
 
 
+def write_file(target: Path, data: bytes) -> None:
+    """Write one file atomically (a temporary file beside it, then a rename)."""
+    tmp = stage(target, data)
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write ({exc.strerror})", target) from exc
+
+
 def stage(target: Path, data: bytes) -> Path:
     """Write `data` to a temporary file beside `target` (same filesystem, so renaming is atomic)
     with the mode the target has or should have; returns the temporary path."""
