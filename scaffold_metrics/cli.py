@@ -108,7 +108,12 @@ class _Commands(click.Group):
             raise click.exceptions.Exit(EXIT_INTERNAL) from exc
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit codes: 0 done or up to date; 1 `generate --check` found drift; "
+    "2 bad input or usage (nothing written); 123 internal error.",
+)
 @click.version_option(__version__, prog_name="operator-metrics")
 def cli() -> None:
     """Prometheus metrics for a Kubernetes operator's custom resources, from its CRDs."""
