@@ -136,9 +136,8 @@ class MetricsStore:
 
     def _render(self, obj: Mapping[str, Any]) -> _Rendered:
         """Run the generator once and render its samples; failures cost only their own lines."""
-        scope = object_scope(obj)
         errors = 0
-        parts: dict[int, list[str]] = {}
+        parts: list[list[str]] = [[] for _ in self.families]
         try:
             result = self.generator.generate(obj)
             raw = (
@@ -154,29 +153,20 @@ class MetricsStore:
                         i = self._index.get(family)
                         if i is None:
                             raise ValueError(f"sample of undeclared family {family.name!r}")
-                    line = family.render_sample(label_values, value)
+                    parts[i].append(family.render_sample(label_values, value))
                 except Exception as exc:  # one bad sample must not stop the rest
                     errors += 1
                     self._log_error(obj, exc)
-                    continue
-                lines = parts.get(i)
-                if lines is None:
-                    parts[i] = [line]
-                else:
-                    lines.append(line)
             if isinstance(result, SampleSet) and result.problems:
                 errors += len(result.problems)
                 self._log_error(obj, result.problems[0])
         except Exception as exc:  # a raising generator costs only this object
             errors += 1
-            parts = {}
+            parts = [[] for _ in self.families]
             self._log_error(obj, exc)
         if errors:
             self.self_metrics.record_generator_errors(self.kind, errors)
-        encoded = [
-            "".join(parts[i]).encode() if i in parts else b"" for i in range(len(self.families))
-        ]
-        return (*encoded, scope)
+        return (*["".join(lines).encode() for lines in parts], object_scope(obj))
 
     def _log_error(self, obj: Mapping[str, Any], error: object) -> None:
         """Log generator trouble at most once a minute per store, with the suppressed count."""
