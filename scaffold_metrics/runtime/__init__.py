@@ -9,7 +9,7 @@ from __future__ import annotations
 from .collector import Collector, new_collectors
 from .families import MetricFamilyDef, MetricType, Sample
 from .generator import MetricsGeneratorProtocol
-from .kubeclient import load_api_client
+from .kubeclient import KubeConfigError, load_api_client
 from .samples import SampleSet
 from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
 from .server import CollectorLike, MetricsServer, serve_metrics, start_metrics_server
@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_SELF_METRICS",
     "Collector",
     "CollectorLike",
+    "KubeConfigError",
     "MetricFamilyDef",
     "MetricType",
     "MetricsGeneratorProtocol",

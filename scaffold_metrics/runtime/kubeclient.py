@@ -67,15 +67,27 @@ def _kubernetes(module: str) -> Any:
     return importlib.import_module(f"kubernetes.{module}")
 
 
+class KubeConfigError(RuntimeError):
+    """Neither in-cluster configuration nor a usable kubeconfig: nothing to connect with."""
+
+
 def load_api_client() -> Any:
     """An `ApiClient` configured like the operator's entry point: in-cluster, else kubeconfig."""
     config = _kubernetes("config")
     client = _kubernetes("client")
     try:
         config.load_incluster_config()
-    except config.ConfigException:
+    except config.ConfigException as in_cluster:
         # The client reads $KUBECONFIG once at import; read it now so a late setting counts.
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
+        path = os.environ.get("KUBECONFIG") or None
+        try:
+            config.load_kube_config(config_file=path)
+        except (config.ConfigException, OSError) as kubeconfig:
+            raise KubeConfigError(
+                "no Kubernetes configuration: not in a cluster "
+                f"({in_cluster}) and no usable kubeconfig at {path or '~/.kube/config'} "
+                f"({kubeconfig}); run in a pod with a service account, or set KUBECONFIG"
+            ) from kubeconfig
     return client.ApiClient()
 
 

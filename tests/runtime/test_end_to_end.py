@@ -153,3 +153,25 @@ def test_generated_entry_serves_follows_and_is_scraped_by_prometheus(
 
 def _scalar(result: list[dict[str, Any]]) -> float | None:
     return float(result[0]["value"][1]) if result else None
+
+
+def test_generated_entry_without_any_cluster_config_exits_2(tmp_path: Path) -> None:
+    project = tmp_path / "memcached-operator"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")},
+        "KUBECONFIG": str(tmp_path / "missing-kubeconfig"),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    run = subprocess.run(
+        [sys.executable, "main.py"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: no Kubernetes configuration")
+    assert "Traceback" not in run.stderr

@@ -12,10 +12,12 @@ namespaces) overrides the ones chosen at `init`. `METRICS_PORT` overrides the po
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from scaffold_metrics.runtime import (
     Collector,
+    KubeConfigError,
     MetricsServer,
     load_api_client,
     new_collectors,
@@ -54,8 +56,13 @@ def build_collectors(client: Any = None) -> list[Collector]:
 
 
 def serve() -> None:
-    """Serve `/metrics` until the process is asked to stop (blocks)."""
-    serve_metrics(build_collectors(), metrics_port())
+    """Serve `/metrics` until the process is asked to stop (blocks); exit 2 without config."""
+    try:
+        collectors = build_collectors()
+    except KubeConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    serve_metrics(collectors, metrics_port())
 
 
 def start(client: Any = None, port: int | None = None) -> MetricsServer:
