@@ -41,7 +41,7 @@ def _child(kind: str, variant: str, count: int) -> dict[str, Any]:
     if kind == "memcached":
         make, generator = workload.memcached_object, generators.memcached_generator()
     else:
-        make, generator = workload.prometheus_object, generators.PrometheusGenerator()
+        make, generator = workload.prometheus_object, generators.prometheus_generator()
     rng = random.Random(1)
     store = MetricsStore(generator, self_metrics=SelfMetrics())
     kept: list[dict[str, Any]] = []
