@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}", flush=True)
     rows: list[Row] = []
     generator = generators.memcached_generator()
-    generators.prometheus_generator()  # scaffold it once here, not in each memory subprocess
+    generators.prometheus_generator(
+        refresh=True
+    )  # scaffold it once here, not in each memory subprocess
     print(f"generator: {generators.describe()}", flush=True)
     for size in sizes:
         print(f"-- {size:,} objects", file=sys.stderr, flush=True)
