@@ -18,7 +18,8 @@ kube-apiserver v1.36 that a list/watch client meets, as captured in
   `bookmark_interval` seconds and one just before `timeoutSeconds` ends the stream;
 - event lines deliberately split across HTTP chunks (`split_event_lines`);
 - 404 `text/plain` "404 page not found" for a resource that is not served (CRD not installed);
-- 403 JSON Status naming user, verb, resource, group and scope for forbidden scopes.
+- 403 JSON Status naming user, verb, resource, group and scope for forbidden scopes (except
+  for requests with the cluster admin's `ADMIN_TOKEN`: a test's own setup).
 
 And what an operator framework (kopf) needs besides list/watch; no transcripts of these, the
 shapes follow kube-apiserver's API types:
@@ -33,14 +34,27 @@ shapes follow kube-apiserver's API types:
 - POST `/api/v1/namespaces/<ns>/events`: 201 with the Event echoed (`generateName` honoured),
   kept in `posted_events`.
 
+And what a test's setup does through the official client (so the tests drive the double and a
+real control plane with the same calls, see `tests/runtime/kube_fixtures.py`):
+
+- POST of a custom object (201; 404 when its namespace does not exist, 409 AlreadyExists,
+  `generateName`, `status` dropped when the status subresource is on) and DELETE of one (200
+  with the object; with finalizers it only gets `deletionTimestamp`, and the PATCH that empties
+  them deletes it: a single DELETED event, as on the real server);
+- POST `/api/v1/namespaces` (201, 409); a new double has the four namespaces of a new cluster;
+- POST, GET and DELETE of `apiextensions.k8s.io/v1` CustomResourceDefinitions: the storage
+  version is served from the POST on, Established at once; DELETE removes the objects and the
+  resource at once (the real server does it in the background).
+
 Simplified or absent: no managedFields entry for a PATCH; no JSON patch or server-side apply
-(415); namespaces and events are in discovery but cannot be listed or watched; no
-`apiextensions.k8s.io` (so kopf does not watch CRDs). Requests for anything not implemented are
-answered 404/405 and listed by `unrouted_requests()`.
+(415); no PUT; one served version per CRD; namespaces and events are in discovery but cannot be
+listed or watched; CRDs are not in discovery and cannot be listed or watched (so kopf does not
+watch them). Requests for anything not implemented are answered 404/405 and listed by
+`unrouted_requests()`.
 
 Test controls: `create`, `update`, `update_status`, `delete`, `compact`, `drop_connections`,
 `stall_watches`, `forbid` / `allow`, `install_crd` / `uninstall_crd`, and `requests` (a log,
-each record with the `verb` it was routed to).
+each record with the `verb` it was routed to; requests with `ADMIN_TOKEN` are not logged).
 Use it as a context manager; `api_client()` returns a `kubernetes.client.ApiClient` for it.
 """
 
@@ -77,7 +91,7 @@ class ResourceSpec:
     plural: str
     kind: str
     namespaced: bool = True
-    singular: str = ""
+    singular: str = field(default="", compare=False)  # "" and the default name are the same
     status_subresource: bool = True
 
     @property
@@ -159,6 +173,8 @@ class KubeApiDouble:
         self._history: list[_Event] = []
         self._snapshots: dict[int, dict[str, list[dict[str, Any]]]] = {}
         self._installed = {r.plural for r in resources} if installed else set()
+        self._crd_docs: dict[str, dict[str, Any]] = {}  # plural -> CRD posted by a client
+        self._namespaces: set[str] = set(INITIAL_NAMESPACES)
         self._forbidden: set[str | None] = set()
         self._drop_generation = 0
         self._expire_continue = 0
@@ -201,13 +217,20 @@ class KubeApiDouble:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def api_client(self) -> Any:
-        """A `kubernetes.client.ApiClient` pointed at this double (no auth)."""
+    def api_client(self, token: str | None = None) -> Any:
+        """A `kubernetes.client.ApiClient` pointed at this double (no auth, or `token`)."""
         from kubernetes import client
 
         cfg = client.Configuration()
         cfg.host = self.url
+        if token is not None:
+            cfg.api_key = {"BearerToken": token}
+            cfg.api_key_prefix = {"BearerToken": "Bearer"}
         return client.ApiClient(cfg)
+
+    def admin_api_client(self) -> Any:
+        """A client with `ADMIN_TOKEN`: a cluster admin, whom `forbid` never refuses."""
+        return self.api_client(ADMIN_TOKEN)
 
     # -- state controls -------------------------------------------------------------------
 
@@ -234,48 +257,65 @@ class KubeApiDouble:
         self._cond.notify_all()
 
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """Create `obj` (apiVersion, kind, metadata.name[, namespace], spec); returns it stored."""
+        """Create `obj` (apiVersion, kind, metadata.name[, namespace], spec) as `kubectl apply`
+        would; returns it stored. Its namespace is created too if missing (a test control)."""
         spec = self._spec_of(obj)
         with self._cond:
-            new = copy.deepcopy(dict(obj))
-            meta = new.setdefault("metadata", {})
-            key = self._key(spec, new)
+            key = self._key(spec, obj)
             if key in self._objects:
                 raise KeyError(f"{key} already exists")
             if spec.namespaced:
-                meta["namespace"] = key[1]
-            now = _now()
-            if self.managed_fields:
-                applied = {
+                self._namespaces.add(key[1])
+            return self._create_locked(spec, obj, applied=True)
+
+    def _create_locked(
+        self, spec: ResourceSpec, obj: Mapping[str, Any], applied: bool, manager: str = ""
+    ) -> dict[str, Any]:
+        """Store a new object with the server-set metadata; `applied`: as `kubectl apply`
+        leaves it (a last-applied annotation), else as a plain create by `manager`."""
+        new = copy.deepcopy(dict(obj))
+        meta = new.setdefault("metadata", {})
+        key = self._key(spec, new)
+        if spec.namespaced:
+            meta["namespace"] = key[1]
+        now = _now()
+        spec_fields: dict[str, Any] = {".": {}, **{f"f:{k}": {} for k in new.get("spec", {})}}
+        if self.managed_fields and applied:
+            last_applied = {
+                "apiVersion": new["apiVersion"],
+                "kind": new["kind"],
+                "metadata": {"annotations": {}, "name": meta["name"]}
+                | ({"namespace": key[1]} if spec.namespaced else {}),
+                "spec": new.get("spec", {}),
+            }
+            annotations = meta.setdefault("annotations", {})
+            annotations[LAST_APPLIED] = json.dumps(last_applied, separators=(",", ":")) + "\n"
+            fields: dict[str, Any] = {
+                "f:metadata": {"f:annotations": {".": {}, f"f:{LAST_APPLIED}": {}}},
+                "f:spec": spec_fields,
+            }
+            manager = "kubectl-client-side-apply"
+        else:
+            fields = {"f:spec": spec_fields}
+        if self.managed_fields:
+            meta["managedFields"] = [
+                {
                     "apiVersion": new["apiVersion"],
-                    "kind": new["kind"],
-                    "metadata": {"annotations": {}, "name": meta["name"]}
-                    | ({"namespace": key[1]} if spec.namespaced else {}),
-                    "spec": new.get("spec", {}),
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": fields,
+                    "manager": manager,
+                    "operation": "Update",
+                    "time": now,
                 }
-                annotations = meta.setdefault("annotations", {})
-                annotations[LAST_APPLIED] = json.dumps(applied, separators=(",", ":")) + "\n"
-                meta["managedFields"] = [
-                    {
-                        "apiVersion": new["apiVersion"],
-                        "fieldsType": "FieldsV1",
-                        "fieldsV1": {
-                            "f:metadata": {"f:annotations": {".": {}, f"f:{LAST_APPLIED}": {}}},
-                            "f:spec": {".": {}, **{f"f:{k}": {} for k in new.get("spec", {})}},
-                        },
-                        "manager": "kubectl-client-side-apply",
-                        "operation": "Update",
-                        "time": now,
-                    }
-                ]
-            meta["creationTimestamp"] = now
-            meta["generation"] = 1
-            meta["uid"] = str(uuid.uuid4())
-            self._rv += 1
-            meta["resourceVersion"] = str(self._rv)
-            self._objects[key] = new
-            self._record("ADDED", spec, new)
-            return copy.deepcopy(new)
+            ]
+        meta["creationTimestamp"] = now
+        meta["generation"] = 1
+        meta["uid"] = str(uuid.uuid4())
+        self._rv += 1
+        meta["resourceVersion"] = str(self._rv)
+        self._objects[key] = new
+        self._record("ADDED", spec, new)
+        return copy.deepcopy(new)
 
     def update(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Replace spec (and labels/annotations); generation goes up when spec changed."""
@@ -311,13 +351,31 @@ class KubeApiDouble:
         return copy.deepcopy(new)
 
     def delete(self, obj: Mapping[str, Any]) -> None:
-        """Delete the object named like `obj`; watchers get DELETED with the deletion's RV."""
+        """Delete the object named like `obj`; watchers get DELETED with the deletion's RV
+        (or, while it has finalizers, MODIFIED with `deletionTimestamp` set)."""
         spec = self._spec_of(obj)
         with self._cond:
-            gone = self._objects.pop(self._key(spec, obj))
-            self._rv += 1
-            gone["metadata"]["resourceVersion"] = str(self._rv)
-            self._record("DELETED", spec, gone)
+            self._delete_locked(spec, self._key(spec, obj))
+
+    def _delete_locked(self, spec: ResourceSpec, key: tuple[str, str, str]) -> dict[str, Any]:
+        """The real server's delete: an object with finalizers only gets `deletionTimestamp`
+        (removed later by the PATCH that empties its finalizers); else it is gone."""
+        cur = self._objects[key]
+        meta = cur["metadata"]
+        if meta.get("finalizers"):
+            if "deletionTimestamp" in meta:
+                return copy.deepcopy(cur)
+            new = copy.deepcopy(cur)
+            new["metadata"].update(deletionTimestamp=_now(), deletionGracePeriodSeconds=0)
+            return self._store_modified(spec, key, new)
+        return self._remove_locked(spec, key)
+
+    def _remove_locked(self, spec: ResourceSpec, key: tuple[str, str, str]) -> dict[str, Any]:
+        gone = self._objects.pop(key)
+        self._rv += 1
+        gone["metadata"]["resourceVersion"] = str(self._rv)
+        self._record("DELETED", spec, gone)
+        return copy.deepcopy(gone)
 
     def objects(self, plural: str = MEMCACHED.plural) -> list[dict[str, Any]]:
         """Current objects of `plural`, sorted by namespace and name."""
@@ -512,7 +570,113 @@ class KubeApiDouble:
                     meta["generation"] += 1
             if new == cur:
                 return 200, copy.deepcopy(cur)
+            if "deletionTimestamp" in new["metadata"] and not new["metadata"].get("finalizers"):
+                # the last finalizer went: the server deletes instead of updating (one DELETED)
+                return 200, self._remove_locked(spec, key)
             return 200, self._store_modified(spec, key, new)
+
+    # -- creates and deletes from clients (the fixtures' setup: objects, namespaces, CRDs) ----
+
+    def _post_object(self, target: _Target, body: Any, manager: str) -> tuple[int, dict[str, Any]]:
+        """POST to a collection: the real server's checks, then 201 with the stored object."""
+        spec, ns = target.spec, target.namespace
+        if not isinstance(body, dict):
+            return 400, _status(400, "BadRequest", "the body must be a JSON object")
+        if (body.get("apiVersion"), body.get("kind")) != (spec.api_version, spec.kind):
+            msg = f"the object provided is not a {spec.kind} of {spec.api_version}"
+            return 400, _status(400, "BadRequest", msg)
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        if spec.namespaced and meta.get("namespace", ns) != ns:
+            return 400, _status(400, "BadRequest", NAMESPACE_MISMATCH)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + _random_suffix()
+        if not meta.get("name"):
+            return 422, _name_required(f"{spec.kind}.{spec.group}")
+        if spec.status_subresource:
+            obj.pop("status", None)  # status is written through /status only
+        with self._cond:
+            if spec.namespaced and ns not in self._namespaces:
+                return 404, _status(
+                    404, "NotFound", f'namespaces "{ns}" not found', name=ns, kind="namespaces"
+                )
+            if self._key(spec, obj) in self._objects:
+                return 409, _already_exists(spec.group, spec.plural, spec.full_name, meta["name"])
+            return 201, self._create_locked(spec, obj, applied=False, manager=manager)
+
+    def _delete_object(self, target: _Target) -> tuple[int, dict[str, Any]]:
+        """DELETE of one object: 200 with it (being deleted while it has finalizers)."""
+        spec = target.spec
+        assert target.name is not None
+        key = (spec.plural, target.namespace or "", target.name)
+        with self._cond:
+            if key not in self._objects:
+                return 404, _not_found_status(spec, target.name)
+            return 200, self._delete_locked(spec, key)
+
+    def _post_namespace(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/namespaces: 201 with the Namespace, 409 if it exists."""
+        name = ((body if isinstance(body, dict) else {}).get("metadata") or {}).get("name")
+        if not name:
+            return 422, _name_required("Namespace")
+        with self._cond:
+            if name in self._namespaces:
+                return 409, _already_exists("", "namespaces", "namespaces", name)
+            self._namespaces.add(name)
+            self._rv += 1
+            return 201, _namespace_doc(name, self._rv)
+
+    def _post_crd(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """POST of a CustomResourceDefinition: serve its storage version from now on."""
+        try:
+            spec = spec_from_crd(body)
+        except (KeyError, TypeError, StopIteration, AttributeError):
+            msg = "the CustomResourceDefinition lacks spec.group, spec.names or a storage version"
+            return 422, _status(422, "Invalid", msg)
+        name = body.get("metadata", {}).get("name")
+        if name != spec.full_name:
+            msg = (
+                f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: '
+                f'metadata.name: Invalid value: "{name}": must be spec.names.plural+"."+spec.group'
+            )
+            return 422, _status(422, "Invalid", msg)
+        with self._cond:
+            if spec.plural in self._installed:
+                return 409, _already_exists(
+                    CRD_GROUP, CRD_PLURAL, f"{CRD_PLURAL}.{CRD_GROUP}", name
+                )
+            for key in [k for k in self.resources if k[2] == spec.plural]:
+                del self.resources[key]
+            self.resources[(spec.group, spec.version, spec.plural)] = spec
+            self._installed.add(spec.plural)
+            self._rv += 1
+            doc = established_crd(body, spec, self._rv)
+            self._crd_docs[spec.plural] = doc
+            return 201, copy.deepcopy(doc)
+
+    def _installed_crd(self, name: str) -> tuple[ResourceSpec, dict[str, Any]] | None:
+        """The installed resource a CRD name names, with its CRD (posted, or derived)."""
+        with self._cond:
+            for spec in self.resources.values():
+                if spec.full_name == name and spec.plural in self._installed:
+                    doc = self._crd_docs.get(spec.plural) or established_crd(
+                        crd_for(spec), spec, self._compacted
+                    )
+                    return spec, copy.deepcopy(doc)
+        return None
+
+    def _delete_crd(self, name: str) -> tuple[int, dict[str, Any]]:
+        """DELETE of a CRD: its objects and the resource are gone (at once, not in the
+        background as on the real server); 200 with the CRD marked as being deleted."""
+        found = self._installed_crd(name)
+        if found is None:
+            return 404, _crd_not_found(name)
+        spec, doc = found
+        self.uninstall_crd(spec.plural)
+        with self._cond:
+            self._crd_docs.pop(spec.plural, None)
+        doc["metadata"]["deletionTimestamp"] = _now()
+        return 200, doc
 
     def _create_event(self, namespace: str, body: Any) -> tuple[int, dict[str, Any]]:
         """POST /api/v1/namespaces/<ns>/events: store (in `posted_events`) and echo it."""
@@ -521,20 +685,11 @@ class KubeApiDouble:
         event = copy.deepcopy(body)
         meta = event.setdefault("metadata", {})
         if meta.get("namespace", namespace) != namespace:
-            msg = (
-                "the namespace of the provided object does not match the namespace sent on the "
-                "request"
-            )
-            return 400, _status(400, "BadRequest", msg)
+            return 400, _status(400, "BadRequest", NAMESPACE_MISMATCH)
         if not meta.get("name"):
             if not meta.get("generateName"):
-                msg = (
-                    'Event "" is invalid: metadata.name: Required value: name or generateName '
-                    "is required"
-                )
-                return 422, _status(422, "Invalid", msg)
-            suffix = "".join(random.choices("bcdfghjklmnpqrstvwxz2456789", k=5))
-            meta["name"] = meta["generateName"] + suffix
+                return 422, _name_required("Event")
+            meta["name"] = meta["generateName"] + _random_suffix()
         with self._cond:
             self._rv += 1  # every write takes a revision, not only writes of watched resources
             meta.update(
@@ -594,7 +749,16 @@ def _parse_resource_path(path: str) -> _ResourcePath | None:
 
 
 SYSTEM_METADATA = frozenset(
-    {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp"}
+    {
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    }
 )
 """Metadata a client cannot change with a PATCH (the real server keeps or resets them)."""
 
@@ -729,6 +893,156 @@ def _status(code: int, reason: str, message: str, **details: Any) -> dict[str, A
     return doc
 
 
+ADMIN_TOKEN = "test-double-cluster-admin"
+"""The bearer token of the double's cluster admin (a test's setup): `forbid` does not apply."""
+
+INITIAL_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+"""The namespaces a new cluster has."""
+
+NAMESPACE_MISMATCH = (
+    "the namespace of the provided object does not match the namespace sent on the request"
+)
+
+CRD_GROUP, CRD_PLURAL = "apiextensions.k8s.io", "customresourcedefinitions"
+CRD_RESOURCE = f"{CRD_PLURAL}.{CRD_GROUP}"
+
+
+def _random_suffix() -> str:
+    """What the server appends to a `generateName`."""
+    return "".join(random.choices("bcdfghjklmnpqrstvwxz2456789", k=5))
+
+
+def _crd_name(path: str) -> str | None:
+    """For /apis/apiextensions.k8s.io/v1/customresourcedefinitions[/<name>]: "" or the name;
+    None for any other path."""
+    parts = path.strip("/").split("/")
+    if parts[:4] != ["apis", CRD_GROUP, "v1", CRD_PLURAL] or len(parts) > 5:
+        return None
+    return parts[4] if len(parts) == 5 else ""
+
+
+def spec_from_crd(crd: Mapping[str, Any]) -> ResourceSpec:
+    """The resource a CRD defines, at its storage version (the double serves one version)."""
+    spec = crd["spec"]
+    names = spec["names"]
+    storage = next(v for v in spec["versions"] if v.get("storage"))
+    return ResourceSpec(
+        group=spec["group"],
+        version=storage["name"],
+        plural=names["plural"],
+        kind=names["kind"],
+        namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+        singular=names.get("singular", ""),
+        status_subresource="status" in (storage.get("subresources") or {}),
+    )
+
+
+def crd_for(spec: ResourceSpec) -> dict[str, Any]:
+    """A minimal CRD for a resource the double was started with (no schema constraints)."""
+    version: dict[str, Any] = {
+        "name": spec.version,
+        "served": True,
+        "storage": True,
+        "schema": {
+            "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        },
+    }
+    if spec.status_subresource:
+        version["subresources"] = {"status": {}}
+    return {
+        "apiVersion": f"{CRD_GROUP}/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": spec.full_name},
+        "spec": {
+            "group": spec.group,
+            "names": {
+                "kind": spec.kind,
+                "listKind": f"{spec.kind}List",
+                "plural": spec.plural,
+                "singular": spec.singular_name,
+            },
+            "scope": "Namespaced" if spec.namespaced else "Cluster",
+            "versions": [version],
+        },
+    }
+
+
+def established_crd(crd: Mapping[str, Any], spec: ResourceSpec, rv: int) -> dict[str, Any]:
+    """The CRD as the server stores it once its names are accepted and it is Established."""
+    doc = copy.deepcopy(dict(crd))
+    doc["metadata"] = {
+        **doc.get("metadata", {}),
+        "uid": str(uuid.uuid4()),
+        "resourceVersion": str(rv),
+        "generation": 1,
+        "creationTimestamp": _now(),
+    }
+    names = {"listKind": f"{spec.kind}List", "singular": spec.singular_name}
+    names |= doc["spec"]["names"]
+    conditions = [
+        ("NamesAccepted", "NoConflicts", "no conflicts found"),
+        ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+    ]
+    doc["status"] = {
+        "acceptedNames": names,
+        "conditions": [
+            {
+                "type": type_,
+                "status": "True",
+                "lastTransitionTime": doc["metadata"]["creationTimestamp"],
+                "reason": reason,
+                "message": message,
+            }
+            for type_, reason, message in conditions
+        ],
+        "storedVersions": [spec.version],
+    }
+    return doc
+
+
+def _namespace_doc(name: str, rv: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "uid": str(uuid.uuid4()),
+            "resourceVersion": str(rv),
+            "creationTimestamp": _now(),
+            "labels": {"kubernetes.io/metadata.name": name},
+        },
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
+
+
+def _already_exists(group: str, kind: str, resource: str, name: str) -> dict[str, Any]:
+    return _status(
+        409,
+        "AlreadyExists",
+        f'{resource} "{name}" already exists',
+        name=name,
+        **({"group": group} if group else {}),
+        kind=kind,
+    )
+
+
+def _name_required(kind: str) -> dict[str, Any]:
+    msg = f'{kind} "" is invalid: metadata.name: Required value: name or generateName is required'
+    return _status(422, "Invalid", msg)
+
+
+def _crd_not_found(name: str) -> dict[str, Any]:
+    return _status(
+        404,
+        "NotFound",
+        f'{CRD_RESOURCE} "{name}" not found',
+        name=name,
+        group=CRD_GROUP,
+        kind=CRD_PLURAL,
+    )
+
+
 def _not_found_status(spec: ResourceSpec, name: str) -> dict[str, Any]:
     return _status(
         404,
@@ -831,8 +1145,10 @@ class _Handler(BaseHTTPRequestHandler):
                 record.body = json.loads(raw)
             except ValueError:
                 record.body = raw
+        admin = self.headers.get("Authorization") == f"Bearer {ADMIN_TOKEN}"
         with self.double._cond:
-            self.double.requests.append(record)
+            if not admin:  # the log is of the code under test, not of a test's own setup
+                self.double.requests.append(record)
             # A watch logged before `drop_connections()` counts as open then: it is dropped too.
             self._arrival_generation = self.double._drop_generation
         return record
@@ -863,6 +1179,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif parsed is not None:
             record.verb = "get"
         target = d._route_any(record.path)
+        crd = _crd_name(record.path)
+        if crd:
+            record.verb = "get"
+            found = d._installed_crd(crd)
+            if found is None:
+                self._send_json(record, 404, _crd_not_found(crd))
+            else:
+                self._send_json(record, 200, found[1])
+            return
         if target is None:
             doc = d._discovery(record.path)
             if doc is not None:
@@ -876,11 +1201,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._not_found(record, routed=known)
             return
         spec, ns = target.spec, target.namespace
-        with d._cond:
-            forbidden = ns in d._forbidden
-        if forbidden:
-            verb = "get" if target.name else "watch" if watching else "list"
-            self._send_json(record, 403, _forbidden_status(d, spec, ns, verb))
+        verb = "get" if target.name else "watch" if watching else "list"
+        if self._refuse_forbidden(record, target, verb):
             return
         if target.name is not None:
             with d._cond:
@@ -907,12 +1229,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._not_implemented(record)
             return
         record.verb = "patch"
-        with d._cond:
-            forbidden = target.namespace in d._forbidden
-        if forbidden:
-            self._send_json(
-                record, 403, _forbidden_status(d, target.spec, target.namespace, "patch")
-            )
+        if self._refuse_forbidden(record, target, "patch"):
             return
         media = record.content_type.split(";")[0].strip()
         if media != "application/merge-patch+json":
@@ -927,20 +1244,63 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(record, status, doc)
 
     def do_POST(self) -> None:
+        d = self.double
         record = self._begin("POST")
         parts = record.path.strip("/").split("/")
+        target = d._route_any(record.path)
         if len(parts) == 5 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "events":
-            record.verb = "create"
-            status, doc = self.double._create_event(parts[3], record.body)
-            self._send_json(record, status, doc)
+            answer = d._create_event(parts[3], record.body)
+        elif parts == ["api", "v1", "namespaces"]:
+            answer = d._post_namespace(record.body)
+        elif _crd_name(record.path) == "":
+            answer = d._post_crd(record.body)
+        elif target is not None and target.name is None:
+            if self._refuse_forbidden(record, target, "create"):
+                return
+            manager = self.headers.get("User-Agent", "").split("/")[0]
+            answer = d._post_object(target, record.body, manager)
+        elif target is None and _parse_resource_path(record.path) is not None:
+            self._not_found(record)
+            return
         else:
             self._not_implemented(record)
+            return
+        record.verb = "create"
+        self._send_json(record, *answer)
 
     def do_PUT(self) -> None:
         self._not_implemented(self._begin("PUT"))
 
     def do_DELETE(self) -> None:
-        self._not_implemented(self._begin("DELETE"))
+        d = self.double
+        record = self._begin("DELETE")
+        crd = _crd_name(record.path)
+        target = d._route_any(record.path)
+        if crd:
+            answer = d._delete_crd(crd)
+        elif target is not None and target.name is not None and target.subresource is None:
+            if self._refuse_forbidden(record, target, "delete"):
+                return
+            answer = d._delete_object(target)
+        elif target is None and _parse_resource_path(record.path) is not None and crd is None:
+            self._not_found(record)
+            return
+        else:
+            self._not_implemented(record)
+            return
+        record.verb = "delete"
+        self._send_json(record, *answer)
+
+    def _refuse_forbidden(self, record: RequestRecord, target: _Target, verb: str) -> bool:
+        """Answer 403 (and say so) when the target's namespace is forbidden, unless the
+        request carries `ADMIN_TOKEN` (a cluster admin, as a test's own setup is)."""
+        d = self.double
+        admin = self.headers.get("Authorization") == f"Bearer {ADMIN_TOKEN}"
+        with d._cond:
+            forbidden = target.namespace in d._forbidden and not admin
+        if forbidden:
+            self._send_json(record, 403, _forbidden_status(d, target.spec, target.namespace, verb))
+        return forbidden
 
     def _list(
         self, spec: ResourceSpec, ns: str | None, query: dict[str, str], record: RequestRecord

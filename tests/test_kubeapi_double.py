@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubeapi_double import LAST_APPLIED, MEMCACHED, KubeApiDouble, ResourceSpec
+from kubernetes import client
 
 TRANSCRIPTS = Path(__file__).parent / "data" / "kube-api-transcripts"
 BASE = "/apis/cache.example.com/v1alpha1"
@@ -150,6 +152,14 @@ def test_forbidden_is_a_json_status_naming_user_verb_and_scope(double: KubeApiDo
         'cannot watch resource "memcacheds" in API group "cache.example.com" '
         'in the namespace "default"'
     )
+    # a test's own setup, as the cluster admin, is neither refused nor logged
+    logged = len(double.requests)
+    admin = client.CustomObjectsApi(double.admin_api_client())
+    got = admin.list_namespaced_custom_object(
+        MEMCACHED.group, MEMCACHED.version, "default", MEMCACHED.plural
+    )
+    assert len(got["items"]) == 3
+    assert len(double.requests) == logged
     double.allow("default")
     double.allow(None)
     assert get(double, f"{BASE}/memcacheds").status == 200
@@ -496,6 +506,128 @@ def test_post_event_creates_and_echoes_it(double: KubeApiDouble) -> None:
     )
     assert (status, doc["reason"]) == (400, "BadRequest")  # namespace mismatch
     assert watch_after(double, rv) == [], "Events are not memcacheds"
+
+
+def test_post_and_delete_objects_follow_the_servers_rules(double: KubeApiDouble) -> None:
+    rv = double.resource_version
+    body = memcached("made", "default", 4) | {"status": {"nodes": ["x"]}}
+    status, obj = request(
+        double, "POST", f"{BASE}/namespaces/default/memcacheds", body, "application/json"
+    )
+    assert status == 201
+    meta = obj["metadata"]
+    assert (meta["name"], meta["namespace"], meta["generation"]) == ("made", "default", 1)
+    assert meta["resourceVersion"] == str(rv + 1) and meta["uid"] and meta["creationTimestamp"]
+    assert "status" not in obj, "status is written through /status only"
+    assert LAST_APPLIED not in meta.get("annotations", {}), "a plain create, not kubectl apply"
+    for path, doc, want in [
+        (f"{BASE}/namespaces/default/memcacheds", body, (409, "AlreadyExists")),
+        (f"{BASE}/namespaces/nowhere/memcacheds", memcached("x", "nowhere"), (404, "NotFound")),
+        (f"{BASE}/namespaces/other/memcacheds", memcached("x", "default"), (400, "BadRequest")),
+        (f"{BASE}/namespaces/default/memcacheds", {**body, "kind": "Other"}, (400, "BadRequest")),
+    ]:
+        status, answer = request(double, "POST", path, doc, "application/json")
+        assert (status, answer["reason"]) == want, path
+    unnamed = {**body, "metadata": {"generateName": "gen-"}}
+    status, obj = request(
+        double, "POST", f"{BASE}/namespaces/other/memcacheds", unnamed, "application/json"
+    )
+    assert status == 201 and re.fullmatch(r"gen-[a-z0-9]{5}", obj["metadata"]["name"])
+
+    status, gone = request(double, "DELETE", f"{BASE}/namespaces/default/memcacheds/made", None)
+    assert (status, gone["metadata"]["name"]) == (200, "made")
+    status, answer = request(double, "DELETE", f"{BASE}/namespaces/default/memcacheds/made", None)
+    assert (status, answer["reason"]) == (404, "NotFound")
+    assert [e["type"] for e in watch_after(double, rv)] == ["ADDED", "ADDED", "DELETED"]
+
+
+def test_finalizers_hold_a_deletion_until_the_last_one_goes(double: KubeApiDouble) -> None:
+    path = f"{BASE}/namespaces/default/memcacheds/example-0"
+    request(double, "PATCH", path, {"metadata": {"finalizers": ["example.com/cleanup"]}})
+    rv = double.resource_version
+    status, obj = request(double, "DELETE", path, None)
+    assert status == 200 and obj["metadata"]["deletionTimestamp"]
+    assert get(double, path).status == 200, "still there while a finalizer is pending"
+    status, obj = request(double, "DELETE", path, None)  # a second delete changes nothing
+    assert status == 200 and double.resource_version == rv + 1
+    status, obj = request(double, "PATCH", path, {"metadata": {"finalizers": None}})
+    assert status == 200
+    assert get(double, path).status == 404
+    seen = [
+        (e["type"], bool(e["object"]["metadata"].get("finalizers")))
+        for e in watch_after(double, rv)
+    ]
+    assert seen == [("MODIFIED", True), ("DELETED", True)], "no MODIFIED for the emptying patch"
+
+
+def test_namespaces_can_be_created_once(double: KubeApiDouble) -> None:
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    status, doc = request(double, "POST", "/api/v1/namespaces", ns, "application/json")
+    assert (status, doc["kind"], doc["status"]["phase"]) == (201, "Namespace", "Active")
+    status, doc = request(double, "POST", "/api/v1/namespaces", ns, "application/json")
+    assert (status, doc["reason"], doc["message"]) == (
+        409,
+        "AlreadyExists",
+        'namespaces "team-a" already exists',
+    )
+    status, doc = request(
+        double, "POST", "/api/v1/namespaces", ns | {"metadata": {}}, "application/json"
+    )
+    assert (status, doc["reason"]) == (422, "Invalid")
+    status, _ = request(
+        double,
+        "POST",
+        "/api/v1/namespaces",
+        {**ns, "metadata": {"name": "default"}},
+        "application/json",
+    )
+    assert status == 409, "a new cluster has the default namespace"
+
+
+CRDS = Path(__file__).parent / "data" / "test-crds"
+
+
+def test_crds_are_created_read_and_deleted(double: KubeApiDouble) -> None:
+    crd = yaml.safe_load((CRDS / "test.example.com_widgets.yaml").read_text())
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    widgets = "/apis/test.example.com/v1/namespaces/default/widgets"
+    assert get(double, widgets).status == 404, "not served before its CRD"
+    status, doc = request(double, "POST", crds, crd, "application/json")
+    assert status == 201
+    conditions = {c["type"]: c["status"] for c in doc["status"]["conditions"]}
+    assert conditions == {"NamesAccepted": "True", "Established": "True"}
+    assert doc["status"]["acceptedNames"]["kind"] == "Widget"
+    assert get_json(double, f"{crds}/widgets.test.example.com")["spec"] == crd["spec"]
+    assert get_json(double, widgets)["kind"] == "WidgetList"
+    status, doc = request(double, "POST", crds, crd, "application/json")
+    assert (status, doc["reason"]) == (409, "AlreadyExists")
+    renamed = crd | {"metadata": {"name": "wrong"}}
+    status, doc = request(double, "POST", crds, renamed, "application/json")
+    assert (status, doc["reason"]) == (422, "Invalid")
+    # a resource the double started with has a CRD too
+    memcacheds = get_json(double, f"{crds}/memcacheds.cache.example.com")
+    assert memcacheds["status"]["storedVersions"] == ["v1alpha1"]
+
+    status, _ = request(
+        double,
+        "POST",
+        widgets,
+        {
+            "apiVersion": "test.example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": {},
+        },
+        "application/json",
+    )
+    assert status == 201
+    status, doc = request(double, "DELETE", f"{crds}/widgets.test.example.com", None)
+    assert status == 200 and doc["metadata"]["deletionTimestamp"]
+    assert get(double, widgets).status == 404
+    assert get(double, f"{crds}/widgets.test.example.com").status == 404
+    status, doc = request(double, "DELETE", f"{crds}/widgets.test.example.com", None)
+    assert (status, doc["reason"]) == (404, "NotFound")
+    assert double.unrouted_requests() == []
 
 
 def test_requests_the_double_does_not_implement_are_logged(double: KubeApiDouble) -> None:

@@ -1,12 +1,12 @@
-"""Kubernetes API backends for the collector tests: the test double, or a real control plane.
+"""Kubernetes API backends for the runtime tests: the test double, or a real control plane.
 
 By default tests run against `tests/kubeapi_double.py`. When `KUBEBUILDER_ASSETS` names a
 directory holding `etcd` and `kube-apiserver` (the envtest convention), the same tests run
 against a real control plane started here (etcd + kube-apiserver on 127.0.0.1, RBAC on, a
-static admin token), with the CRDs of `CRD_FILES` applied. Both backends expose one
-control interface (`create`, `update`, `update_status`, `delete`, `install_crd`,
-`uninstall_crd`, `api_client`, and `host` / `token` for clients configured by hand, such as
-kopf); `double` is None against the real server, and tests that need
+static admin token). Either way a test controls the server through one `ApiBackend`, which
+makes the same official-client calls to both (create namespaces and objects, patch, delete,
+apply and remove the CRDs of `CRD_FILES`), so the real-server code path runs in every run
+against the double too. `double` is None against the real server, and tests that need
 double-only controls (compact, drop, stall, forbid, request log) skip there.
 """
 
@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +29,24 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for kubeapi_double
 
-from kubeapi_double import MEMCACHED, KubeApiDouble, ResourceSpec
+import yaml
+from kubeapi_double import MEMCACHED, KubeApiDouble, ResourceSpec, spec_from_crd
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-WIDGETS = ResourceSpec("test.example.com", "v1", "widgets", "Widget")
-CLUSTER_THINGS = ResourceSpec("test.example.com", "v1", "clusterthings", "ClusterThing", False)
-ALL_RESOURCES = (MEMCACHED, WIDGETS, CLUSTER_THINGS)
 CRD_FILES = {  # the real memcached CRD of the corpus, and two made for these tests
     MEMCACHED.plural: DATA / "crds" / "operator-sdk-cache.example.com_memcacheds.yaml",
-    WIDGETS.plural: DATA / "test-crds" / "test.example.com_widgets.yaml",
-    CLUSTER_THINGS.plural: DATA / "test-crds" / "test.example.com_clusterthings.yaml",
+    "widgets": DATA / "test-crds" / "test.example.com_widgets.yaml",
+    "clusterthings": DATA / "test-crds" / "test.example.com_clusterthings.yaml",
 }
+
+
+def _crd(plural: str) -> dict[str, Any]:
+    return dict(yaml.safe_load(CRD_FILES[plural].read_text()))
+
+
+WIDGETS = spec_from_crd(_crd("widgets"))
+CLUSTER_THINGS = spec_from_crd(_crd("clusterthings"))
+ALL_RESOURCES = (MEMCACHED, WIDGETS, CLUSTER_THINGS)
 
 
 def make_obj(
@@ -55,37 +62,6 @@ def make_obj(
         "metadata": meta,
         "spec": fields or {"size": 1},
     }
-
-
-class DoubleBackend:
-    """The test double behind the control interface."""
-
-    def __init__(self, double: KubeApiDouble) -> None:
-        self.double: KubeApiDouble | None = double
-        self._d = double
-        self.host = double.url
-        self.token: str | None = None  # the double needs no credentials
-
-    def api_client(self) -> Any:
-        return self._d.api_client()
-
-    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return self._d.create(obj)
-
-    def update(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return self._d.update(obj)
-
-    def update_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return self._d.update_status(obj)
-
-    def delete(self, obj: Mapping[str, Any]) -> None:
-        self._d.delete(obj)
-
-    def install_crd(self, spec: ResourceSpec) -> None:
-        self._d.install_crd(spec.plural)
-
-    def uninstall_crd(self, spec: ResourceSpec) -> None:
-        self._d.uninstall_crd(spec.plural)
 
 
 def _free_port() -> int:
@@ -183,6 +159,9 @@ class ControlPlane:
             time.sleep(0.25)
         raise RuntimeError(f"kube-apiserver not ready in {timeout}s; logs in {self.dir}")
 
+    def backend(self) -> ApiBackend:
+        return ApiBackend(self.api_client(), self.api_client, self.host, self.token)
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.terminate()
@@ -193,25 +172,33 @@ class ControlPlane:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class RealBackend:
-    """A real API server behind the control interface (objects through the official client)."""
+class ApiBackend:
+    """A test's control of the API server, through the official client: the same calls drive
+    the test double and a real control plane (`double` is None for the latter)."""
 
-    double: KubeApiDouble | None = None
-
-    def __init__(self, plane: ControlPlane) -> None:
+    def __init__(
+        self,
+        admin_client: Any,
+        client_factory: Callable[[], Any],
+        host: str,
+        token: str | None,
+        double: KubeApiDouble | None = None,
+    ) -> None:
         from kubernetes import client
 
-        self.plane = plane
-        self.host = plane.host
-        self.token: str | None = plane.token  # static admin token; the serving cert is self-signed
-        self._client = plane.api_client()
-        self.custom = client.CustomObjectsApi(self._client)
-        self.core = client.CoreV1Api(self._client)
-        self.ext = client.ApiextensionsV1Api(self._client)
+        self.double = double
+        self.host = host
+        self.token = token  # None: the double needs no credentials
+        self._client_factory = client_factory
+        self.custom = client.CustomObjectsApi(admin_client)
+        self.core = client.CoreV1Api(admin_client)
+        self.ext = client.ApiextensionsV1Api(admin_client)
         self._namespaces: set[str] = set()
 
     def api_client(self) -> Any:
-        return self.plane.api_client()
+        """A new `ApiClient` for the code under test (not the setup's cluster admin: the
+        double's `forbid` applies to it)."""
+        return self._client_factory()
 
     @staticmethod
     def _spec(obj: Mapping[str, Any]) -> ResourceSpec:
@@ -293,32 +280,18 @@ class RealBackend:
             self.custom.delete_cluster_custom_object(spec.group, spec.version, spec.plural, name)
 
     def install_crd(self, spec: ResourceSpec, timeout: float = 30.0) -> None:
-        import yaml
+        """Apply the CRD of `spec` and wait until its resource is served."""
         from kubernetes.client.exceptions import ApiException
 
-        doc = yaml.safe_load(CRD_FILES[spec.plural].read_text())
         try:
-            self.ext.create_custom_resource_definition(doc)
+            self.ext.create_custom_resource_definition(_crd(spec.plural))
         except ApiException as exc:
             if exc.status != 409:
                 raise
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            crd = self.ext.read_custom_resource_definition(spec.full_name)
-            conditions = (crd.status and crd.status.conditions) or []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                # Established can precede the discovery/handler update by a moment.
-                with contextlib.suppress(ApiException):
-                    self._list(spec)
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"CRD {spec.full_name} not established in {timeout}s")
-
-    def _list(self, spec: ResourceSpec) -> list[dict[str, Any]]:
-        got = self.custom.list_cluster_custom_object(spec.group, spec.version, spec.plural)
-        return list(got.get("items", []))
+        _wait_until(lambda: self._established(spec) and self._served(spec), timeout, spec)
 
     def uninstall_crd(self, spec: ResourceSpec, timeout: float = 60.0) -> None:
+        """Delete the CRD of `spec` and wait until it and its resource are gone."""
         from kubernetes.client.exceptions import ApiException
 
         try:
@@ -326,15 +299,46 @@ class RealBackend:
         except ApiException as exc:
             if exc.status != 404:
                 raise
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self._list(spec)
-            except ApiException as exc:
-                if exc.status == 404:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"CRD {spec.full_name} still served after {timeout}s")
+        _wait_until(lambda: self._crd(spec) is None and not self._served(spec), timeout, spec)
+
+    def _crd(self, spec: ResourceSpec) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self.ext.read_custom_resource_definition(spec.full_name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _established(self, spec: ResourceSpec) -> bool:
+        crd = self._crd(spec)
+        conditions = (crd and crd.status and crd.status.conditions) or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    def _served(self, spec: ResourceSpec) -> bool:
+        """Whether the resource is served, asked with a GET of an object that does not exist:
+        a JSON NotFound once it is, the plain-text "404 page not found" before (Established
+        can precede the handler by a moment). A GET, so the request logs show no extra LIST."""
+        from kubernetes.client.exceptions import ApiException
+
+        name = "operator-metrics-probe"
+        try:
+            if spec.namespaced:
+                self.custom.get_namespaced_custom_object(
+                    spec.group, spec.version, "default", spec.plural, name
+                )
+            else:
+                self.custom.get_cluster_custom_object(spec.group, spec.version, spec.plural, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return "application/json" in (exc.headers or {}).get("Content-Type", "")
+        return True
+
+    def _list(self, spec: ResourceSpec) -> list[dict[str, Any]]:
+        got = self.custom.list_cluster_custom_object(spec.group, spec.version, spec.plural)
+        return list(got.get("items", []))
 
     def clean(self) -> None:
         """Delete every test object so each test starts from an empty cluster."""
@@ -344,6 +348,14 @@ class RealBackend:
                     self.delete(item)
         with contextlib.suppress(Exception):
             self.uninstall_crd(WIDGETS)
+
+
+def _wait_until(done: Callable[[], bool], timeout: float, spec: ResourceSpec) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{spec.full_name}: not as expected after {timeout}s")
+        time.sleep(0.1)
 
 
 def real_assets() -> Path | None:
@@ -357,6 +369,12 @@ def real_assets() -> Path | None:
     return None
 
 
+def install_test_crds(backend: ApiBackend) -> None:
+    """The CRDs every runtime test starts with (widgets are installed by the tests needing it)."""
+    backend.install_crd(MEMCACHED)
+    backend.install_crd(CLUSTER_THINGS)
+
+
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane | None]:
     """A real control plane for the session when `KUBEBUILDER_ASSETS` is set, else None."""
@@ -367,30 +385,32 @@ def control_plane() -> Iterator[ControlPlane | None]:
     plane = ControlPlane(assets)
     plane.start()
     try:
-        backend = RealBackend(plane)
-        backend.install_crd(MEMCACHED)
-        backend.install_crd(CLUSTER_THINGS)
+        install_test_crds(plane.backend())
         yield plane
     finally:
         plane.stop()
 
 
 @pytest.fixture
-def kube(control_plane: ControlPlane | None) -> Iterator[DoubleBackend | RealBackend]:
-    """The API backend of one test: a fresh double, or the shared real control plane."""
+def kube(control_plane: ControlPlane | None) -> Iterator[ApiBackend]:
+    """The API backend of one test: a fresh double, or the shared real control plane; set up
+    through the API in both cases."""
     if control_plane is None:
-        with KubeApiDouble(ALL_RESOURCES, bookmark_interval=0.3) as double:
-            double.uninstall_crd(WIDGETS.plural)
-            yield DoubleBackend(double)
+        with KubeApiDouble(ALL_RESOURCES, installed=False, bookmark_interval=0.3) as double:
+            backend = ApiBackend(
+                double.admin_api_client(), double.api_client, double.url, None, double
+            )
+            install_test_crds(backend)  # as the admin: not in the double's request log
+            yield backend
         return
-    backend = RealBackend(control_plane)
+    backend = control_plane.backend()
     try:
         yield backend
     finally:
         backend.clean()
 
 
-def need_double(kube: DoubleBackend | RealBackend) -> KubeApiDouble:
+def need_double(kube: ApiBackend) -> KubeApiDouble:
     """The double, or skip: the test needs a control a real API server does not offer."""
     if kube.double is None:
         pytest.skip("needs test-double controls (compact/drop/stall/forbid/request log)")

@@ -19,8 +19,7 @@ from kube_fixtures import (
     CLUSTER_THINGS,
     MEMCACHED,
     WIDGETS,
-    DoubleBackend,
-    RealBackend,
+    ApiBackend,
     make_obj,
     need_double,
 )
@@ -30,7 +29,7 @@ from scaffold_metrics.runtime.collector import Collector, new_collectors
 control_plane = kube_fixtures.control_plane  # fixtures, shared with other runtime test files
 kube = kube_fixtures.kube
 
-Backend = DoubleBackend | RealBackend
+Backend = ApiBackend
 
 FAST: dict[str, Any] = {
     "watch_timeout": (30, 30),

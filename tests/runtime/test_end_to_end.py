@@ -20,7 +20,7 @@ from typing import Any
 
 import kube_fixtures
 import pytest
-from kube_fixtures import MEMCACHED, DoubleBackend, RealBackend, make_obj
+from kube_fixtures import MEMCACHED, ApiBackend, make_obj
 from prom_helpers import free_port, promtool_check, query, running_prometheus, wait_for_query
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -83,9 +83,7 @@ def info_series(body: bytes) -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def entry(
-    tmp_path: Path, kube: DoubleBackend | RealBackend
-) -> Iterator[tuple[str, DoubleBackend | RealBackend]]:
+def entry(tmp_path: Path, kube: ApiBackend) -> Iterator[tuple[str, ApiBackend]]:
     """The example's `python main.py`, running in a copy of the example against `kube`."""
     project = tmp_path / "memcached-operator"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
@@ -119,7 +117,7 @@ def entry(
 
 
 def test_generated_entry_serves_follows_and_is_scraped_by_prometheus(
-    entry: tuple[str, DoubleBackend | RealBackend],
+    entry: tuple[str, ApiBackend],
 ) -> None:
     url, kube = entry
     kube.create(make_obj(MEMCACHED, "example-memcached", "default"))

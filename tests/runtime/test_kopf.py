@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import kopf
 import kube_fixtures
 import pytest
-from kube_fixtures import WIDGETS, DoubleBackend, RealBackend, make_obj, need_double
+from kube_fixtures import WIDGETS, ApiBackend, make_obj, need_double
 from prom_helpers import promtool_check
 from prometheus_client.parser import text_string_to_metric_families
 from store_fakes import WidgetGenerator, widget
@@ -30,7 +30,7 @@ from scaffold_metrics.runtime.store import MetricsStore
 control_plane = kube_fixtures.control_plane  # fixtures, shared with other runtime test files
 kube = kube_fixtures.kube
 
-Backend = DoubleBackend | RealBackend
+Backend = ApiBackend
 WIDGETS_PATH = f"/apis/{WIDGETS.group}/{WIDGETS.version}/{WIDGETS.plural}"
 
 
