@@ -23,7 +23,6 @@ from .watch import WatchDisconnected, WatchIdle, list_all, watch_events
 
 __all__ = [
     "Collector",
-    "NullSelfMetrics",
     "SelfMetricsProtocol",
     "load_api_client",
     "new_collectors",
@@ -36,7 +35,8 @@ ALL_NAMESPACES_LABEL = ""
 
 
 class SelfMetricsProtocol(Protocol):
-    """The self-metrics registry, as far as collectors report into it."""
+    """What collectors report into: a `SelfMetrics` registry, or anything recording the same
+    calls (tests record them)."""
 
     def record_list(self, kind: str, namespace: str, ok: bool) -> None: ...
 
@@ -45,22 +45,6 @@ class SelfMetricsProtocol(Protocol):
     def record_event(self, kind: str, event_type: str) -> None: ...
 
     def record_sync(self, kind: str, namespace: str, timestamp: float) -> None: ...
-
-
-class NullSelfMetrics:
-    """Default self-metrics: records nothing."""
-
-    def record_list(self, kind: str, namespace: str, ok: bool) -> None:
-        pass
-
-    def record_watch(self, kind: str, namespace: str, ok: bool) -> None:
-        pass
-
-    def record_event(self, kind: str, event_type: str) -> None:
-        pass
-
-    def record_sync(self, kind: str, namespace: str, timestamp: float) -> None:
-        pass
 
 
 class _Stopped(Exception):
@@ -97,7 +81,10 @@ class Collector:
         self.kind = kind
         self.namespace = namespace or None
         self.store = store
-        self.self_metrics: SelfMetricsProtocol = self_metrics or NullSelfMetrics()
+        # By default, report into the registry the store reports into.
+        self.self_metrics: SelfMetricsProtocol = (
+            self_metrics if self_metrics is not None else store.self_metrics
+        )
         self.page_size = page_size
         self.watch_timeout = watch_timeout
         self.idle_timeout = idle_timeout
@@ -360,7 +347,7 @@ def new_collectors(
     is a MetricsGenerator class or instance; its `plural` and `namespaced` attributes pick the
     resource. Cluster-scoped kinds always get one cluster-wide collector. All collectors share
     `store`, by default one new `MetricsStore(generator)`; `self_metrics` defaults to the
-    store's own `self_metrics` registry when it has one. `options` go to `Collector`.
+    store's own `self_metrics` registry. `options` go to `Collector`.
     """
     if client is None:
         client = load_api_client()
@@ -369,9 +356,6 @@ def new_collectors(
     if store is None:
         registry = self_metrics if isinstance(self_metrics, SelfMetrics) else None
         store = MetricsStore(instance, self_metrics=registry)
-    if self_metrics is None:
-        # Report into the registry the store reports into, when it has one.
-        self_metrics = getattr(store, "self_metrics", None)
     requested = list(dict.fromkeys(namespaces or ()))
     scopes: list[str | None]
     if not getattr(instance, "namespaced", True) or not requested or "" in requested:

@@ -47,6 +47,7 @@ class FakeStore:
         self.lock = threading.Lock()
         self.objs: dict[str, dict[str, Any]] = {}
         self.replaces: list[str | None] = []
+        self.self_metrics = RecordingSelfMetrics()  # where collectors report by default
 
     def upsert(self, obj: Mapping[str, Any]) -> None:
         with self.lock:
@@ -174,6 +175,7 @@ def test_initial_paged_list_fills_store(kube: Backend, running: Any) -> None:
     assert col.wait_for_sync(30)
     assert col.has_synced
     assert len(col.store) == 1200
+    assert ("list", "Memcached", "", True) in col.store.self_metrics.calls, "store's registry"
     if kube.double is not None:
         lists = kube.double.list_requests()
         assert [r.query.get("limit") for r in lists] == ["500", "500", "500"]
