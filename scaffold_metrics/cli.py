@@ -62,16 +62,18 @@ def _sync(
     config_file: RenderedFile | None,
     mode: str,
     retired: tuple[str, ...] = (),
+    retired_dirs: tuple[str, ...] = (),
 ) -> int:
     """Bring the project at `root` in line with `config` (mode: write, check or diff);
-    `retired` are generated manifests an earlier configuration asked for."""
+    `retired` are generated manifests an earlier configuration asked for, `retired_dirs` a
+    package directory it generated into (its generated modules go, user-owned ones stay)."""
     build = build_project(root, config)
     for note in build.notes:
         click.echo(note, err=True)
     files = list(build.files)
     if config_file is not None:
         files.append(config_file)
-    changes = compare(root, files, build.owned_dirs, retired)
+    changes = compare(root, files, [*build.owned_dirs, *retired_dirs], retired)
     if mode == "write":
         apply(root, changes)
         _report(changes)
@@ -221,7 +223,15 @@ def init(
     )
     earlier = (previous.rbac, previous.service_monitor) if previous else ()
     retired = tuple(p for p in earlier if p and p not in (config.rbac, config.service_monitor))
-    _exit(_sync(root, config, config_file, "write", retired))
+    moved_from = previous.package if previous and previous.package != config.package else None
+    if moved_from is not None:
+        click.echo(
+            f"note: the metrics package moved from {moved_from} to {config.package}: generated "
+            f"files under {moved_from} are removed; user-owned ones there (custom/*.py) stay, "
+            f"move your edits to {config.package}/custom/ and your entry's imports",
+            err=True,
+        )
+    _exit(_sync(root, config, config_file, "write", retired, (moved_from,) if moved_from else ()))
 
 
 @cli.command()

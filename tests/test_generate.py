@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from scaffold_helpers import CORPUS, MEMCACHED_V1, run_cli, tree
 
+from scaffold_metrics.files import is_generated
+
 USER_FILES = ("main.py", "pkg/__init__.py")
 
 
@@ -203,6 +205,36 @@ def test_crd_file_moved_updates_config_via_init(project: Path) -> None:
     assert code == 0, out
     assert user_owned(project) == expected_user
     assert "#   config/crd.yaml" in (project / "pkg/metrics/kinds/memcached.py").read_text()
+
+
+def test_package_moved_via_init_removes_the_old_generated_package(project: Path) -> None:
+    expected_user = personalise(project)
+    old_generated = sorted(
+        path
+        for path, data in tree(project).items()
+        if path.startswith("pkg/metrics/") and is_generated(data)
+    )
+    assert "pkg/metrics/kinds/memcached.py" in old_generated
+    result = run_cli(
+        "init",
+        "--out",
+        project,
+        "--crd",
+        project / "crds" / "memcached.yaml",
+        "--package",
+        "app/observability",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "moved from pkg/metrics to app/observability" in result.stderr
+    assert "package: app/observability" in (project / ".operator-metrics.yaml").read_text()
+    for path in old_generated:
+        assert not (project / path).exists(), path
+        assert f"remove    {path}" in result.stderr
+    assert (project / "app/observability/kinds/memcached.py").is_file()
+    assert (project / "app/observability/custom/memcached.py").is_file()
+    # the user's files stay where they were, untouched (custom edits are theirs to move)
+    assert user_owned(project).items() >= expected_user.items()
+    assert check(project)[0] == 0
 
 
 def test_user_edits_around_the_metrics_port_survive(project: Path) -> None:
