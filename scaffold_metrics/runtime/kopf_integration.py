@@ -22,9 +22,12 @@ Relists: when kopf's watch resumes from a compacted resourceVersion (410), kopf 
 announcing every existing object with type None, but sends no DELETED for objects deleted while
 it was disconnected, and handlers get no "listing done" signal. So the collector remembers when
 each object was last announced; a burst of type-None events opens a relist, and once no such
-event has come for `relist_quiet_seconds` the relist is taken as over and the objects of the
-namespaces it covered that it did not announce are dropped. A namespace emptied entirely while
-kopf was away is not covered by its relist and keeps its objects until the next restart.
+event has come for `relist_quiet_seconds` the relist is taken as over and the objects it did
+not announce are dropped: in every namespace when kopf watches cluster-wide (`clusterwide=True`,
+one watch, so one relist covers everything), else in the namespaces it announced objects of
+(kopf's per-namespace watches relist one namespace at a time). Unnoticed: a relist that lists
+nothing at all (every object of the kind, or with per-namespace watches of that namespace,
+deleted while kopf was away) opens no relist; those objects stay until the next restart.
 
 This is the only runtime module that imports kopf; nothing else imports it.
 """
@@ -50,11 +53,16 @@ class KopfCollector:
     """A `CollectorLike` fed by kopf's events: start/stop do nothing, kopf owns the watch."""
 
     def __init__(
-        self, store: MetricsStore, settle_seconds: float, relist_quiet_seconds: float = 5.0
+        self,
+        store: MetricsStore,
+        settle_seconds: float,
+        relist_quiet_seconds: float = 5.0,
+        clusterwide: bool = False,
     ) -> None:
         self.store = store
         self.settle_seconds = settle_seconds
         self.relist_quiet_seconds = relist_quiet_seconds
+        self.clusterwide = clusterwide
         self._started_at: float | None = None
         self._saw_watch_event = False
         self._lock = threading.Lock()
@@ -118,7 +126,7 @@ class KopfCollector:
         self._sweep.start()
 
     def _end_relist(self) -> None:
-        """The relist is over: drop what it did not announce in the namespaces it covered."""
+        """The relist is over: drop what it did not announce in what it covered."""
         with self._lock:
             started, namespaces = self._relist_from, self._relist_namespaces
             self._relist_from, self._sweep = None, None
@@ -127,7 +135,7 @@ class KopfCollector:
             gone = [
                 key
                 for key, (namespace, tick) in self._announced.items()
-                if tick < started and namespace in namespaces
+                if tick < started and (self.clusterwide or namespace in namespaces)
             ]
             for key in gone:
                 del self._announced[key]
@@ -184,6 +192,7 @@ def register_kopf_metrics(
     self_metrics: SelfMetrics | None = None,
     settle_seconds: float = 10.0,
     relist_quiet_seconds: float = 5.0,
+    clusterwide: bool = False,
 ) -> KopfMetrics:
     """Register kopf handlers that keep one store per generator's kind and serve `/metrics`.
 
@@ -191,6 +200,8 @@ def register_kopf_metrics(
     `registry`: the kopf registry to register into (default: kopf's default registry).
     `settle_seconds`: readiness without a watch event (see the module docstring).
     `relist_quiet_seconds`: how long without a listed object ends a relist (module docstring).
+    `clusterwide`: True when kopf runs cluster-wide (`kopf run -A`, `clusterwide=True`), so a
+    relist covers every namespace (module docstring); never with per-namespace watches.
     Handlers get ids prefixed with `operator-metrics/`. Returns the handle; its server runs
     from the operator's startup to its cleanup.
     """
@@ -207,7 +218,7 @@ def register_kopf_metrics(
             raise ValueError(f"two generators for {generator.plural}.{generator.group}")
         seen.add(resource)
         store = MetricsStore(generator, self_metrics=sm)
-        collector = KopfCollector(store, settle_seconds, relist_quiet_seconds)
+        collector = KopfCollector(store, settle_seconds, relist_quiet_seconds, clusterwide)
         collectors.append(collector)
         _register_events(collector, generator, registry)
     handle = KopfMetrics(collectors, port, host, sm)

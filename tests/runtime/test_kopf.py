@@ -104,6 +104,7 @@ def kopf_operator(kube: Backend) -> Iterator[KopfRun]:
         self_metrics=sm,
         settle_seconds=3600,
         relist_quiet_seconds=0.5,
+        clusterwide=True,  # as kopf runs below
     )
     stop = threading.Event()
     ready = threading.Event()
@@ -188,11 +189,16 @@ def test_relist_after_expired_watch_drops_objects_deleted_meanwhile(
     assert server is not None
     port = server.port
     gone = double.create(make_obj(WIDGETS, "gone", replicas=5))
-    wait_until(lambda: replicas_by_name(port) == {"listed": 2.0, "gone": 5.0}, what="ADDED")
+    alone = double.create(make_obj(WIDGETS, "alone", "team-b", replicas=3))
+    wait_until(
+        lambda: replicas_by_name(port) == {"listed": 2.0, "gone": 5.0, "alone": 3.0}, what="ADDED"
+    )
     time.sleep(1.0)  # past the quiet time: kopf's initial listing (if "gone" was in it) is over
-    # the watch breaks; while kopf waits to reconnect, an object goes and history is compacted
+    # the watch breaks; while kopf waits to reconnect, two objects go (one the last of its
+    # namespace, which the relist cannot announce) and history is compacted
     double.drop_connections()
     double.delete(gone)
+    double.delete(alone)
     double.compact()
     wait_until(lambda: len(double.list_requests()) == 2, what="kopf relists after 410")
     wait_until(lambda: replicas_by_name(port) == {"listed": 2.0}, timeout=5, what="ghost gone")
@@ -277,4 +283,20 @@ def test_relist_sweep_drops_only_unannounced_objects_of_the_namespaces_it_covere
     assert len(store) == 4  # not before the listing is over
     time.sleep(0.4)
     assert {k.split("-")[-1] for k in store._objects} == {"a", "c"}  # y was not listed: kept
+    collector.stop()
+
+
+def test_clusterwide_relist_covers_namespaces_it_found_empty() -> None:
+    store = MetricsStore(WidgetGenerator(), self_metrics=SelfMetrics())
+    collector = KopfCollector(
+        store, settle_seconds=3600, relist_quiet_seconds=0.2, clusterwide=True
+    )
+    collector.start()
+    for name, namespace in (("a", "x"), ("c", "y")):
+        collector.on_event(None, widget(name, namespace=namespace))
+    time.sleep(0.4)
+    # kopf's one cluster-wide watch got a 410: its relist lists only a; y's last object went
+    collector.on_event(None, widget("a", namespace="x"))
+    time.sleep(0.4)
+    assert {k.split("-")[-1] for k in store._objects} == {"a"}
     collector.stop()
