@@ -161,7 +161,7 @@ class MetricsStore:
             self._log_error(obj, exc)
         if errors:
             self.self_metrics.record_generator_errors(self.kind, errors)
-        return (*[text.encode() for text in texts], object_scope(obj))
+        return (*map(str.encode, texts), object_scope(obj))
 
     def _render_fast(self, raw: list[RawSample]) -> list[str] | None:
         """Each family's lines, or None when a sample needs `_render_careful`.
@@ -185,7 +185,7 @@ class MetricsStore:
             return None
         if '"' in joined or "\n" in joined or "\\" in joined:
             return None
-        return ["".join(lines) for lines in parts]
+        return list(map("".join, parts))
 
     def _render_careful(
         self, obj: Mapping[str, Any], raw: list[RawSample]
