@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .exposition import COMMON_VALUES, format_value
-from .families import MetricFamilyDef
+from .families import LineFunction, MetricFamilyDef, line_function
 from .generator import MetricsGeneratorProtocol
 from .samples import RawSample, SampleSet
 from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
@@ -66,9 +66,9 @@ class MetricsStore:
         self.self_metrics.declare_kind(self.kind)
         self._index: dict[MetricFamilyDef, int] = {f: i for i, f in enumerate(self.families)}
         self._index_by_id: dict[int, int] = {id(f): i for i, f in enumerate(self.families)}
-        # id(family) -> (its index, its sample line format), for `_render_fast`.
-        self._index_and_format: dict[int, tuple[int, str]] = {
-            id(f): (i, f._line_format) for i, f in enumerate(self.families)
+        # id(family) -> (its index, its sample line function), for `_render_fast`.
+        self._index_and_line: dict[int, tuple[int, LineFunction]] = {
+            id(f): (i, line_function(f)) for i, f in enumerate(self.families)
         }
         self._lock = threading.Lock()
         # uid -> the object's rendered entry (see `_Rendered`): one dict write per change.
@@ -166,19 +166,19 @@ class MetricsStore:
     def _render_fast(self, raw: list[RawSample]) -> list[str] | None:
         """Each family's lines, or None when a sample needs `_render_careful`.
 
-        The common case, kept to one `%` per sample and one escape check for the whole object:
-        a label value holding a quote, newline or backslash, a label value that is not a
-        string, and any exception go the careful way, which renders the same bytes line by
-        line (escaping only the lines that need it).
+        The common case, kept to one line function call per sample and one escape check for
+        the whole object: a label value holding a quote, newline or backslash, a label value
+        that is not a string, and any exception go the careful way, which renders the same
+        bytes line by line (escaping only the lines that need it).
         """
         parts: list[list[str]] = [[] for _ in self.families]
-        specs = self._index_and_format
+        specs = self._index_and_line
         values: list[str] = []
         try:
             for family, label_values, value in raw:
-                index, line_format = specs[id(family)]
+                index, line = specs[id(family)]
                 formatted = COMMON_VALUES.get(value) or format_value(value)
-                parts[index].append(line_format % (*label_values, formatted))
+                parts[index].append(line(label_values, formatted))
                 values += label_values
             joined = "".join(values)
         except Exception:  # undeclared family, wrong label count, odd value: say which
