@@ -168,14 +168,17 @@ class MetricsStore:
 
         The common case, kept to one line function call per sample and one escape check for
         the whole object: a label value holding a quote, newline or backslash, a label value
-        that is not a string, and any exception go the careful way, which renders the same
-        bytes line by line (escaping only the lines that need it).
+        that is not a string, label values not in a tuple (an iterator could not be read twice)
+        and any exception go the careful way, which renders the same bytes line by line
+        (escaping only the lines that need it).
         """
         parts: list[list[str]] = [[] for _ in self.families]
         specs = self._index_and_line
         values: list[str] = []
         try:
             for family, label_values, value in raw:
+                if type(label_values) is not tuple:
+                    return None
                 index, line = specs[id(family)]
                 formatted = COMMON_VALUES.get(value) or format_value(value)
                 parts[index].append(line(label_values, formatted))
