@@ -46,6 +46,8 @@ def format_value(value: float) -> str:
     common = COMMON_VALUES.get(value)
     if common is not None:
         return common
+    if type(value) is float and value.is_integer() and -1e15 < value < 1e15:
+        return str(int(value))  # the usual other value (a time, a size): skip the checks below
     if value != value:  # NaN
         return "NaN"
     if math.isinf(value):

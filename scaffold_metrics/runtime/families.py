@@ -7,8 +7,9 @@ the store and server never reason about types; a `Sample` renders to one finishe
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .exposition import (
     COMMON_VALUES,
@@ -83,6 +84,31 @@ class MetricFamilyDef:
         if line.count('"') != self._quotes or line.count("\n") != 1 or "\\" in line:
             line = self._line_format % (*map(escape_label_value, label_values), formatted)
         return line
+
+
+# Renders one sample line from its label values and its formatted value (see `line_function`).
+LineFunction = Callable[[Sequence[Any], str], str]
+
+
+def line_function(family: MetricFamilyDef) -> LineFunction:
+    """`family`'s `_line_format % (*label_values, value)` as a function compiled for it.
+
+    An f-string with one field per label renders a line in half the time `%` takes (which
+    parses its format on every call), and the store renders every sample of every watch event.
+    Same result: label values go through `str`, a wrong number of them raises. Only the
+    family's names, validated when it was created (letters, digits, `_`, `:`), enter the source.
+    """
+    params = "".join(f"v{i}, " for i in range(len(family.label_names)))
+    pairs = ",".join(f'{label}="{{v{i}!s}}"' for i, label in enumerate(family.label_names))
+    text = f"{family.name}{{{{{pairs}}}}} {{value}}\n" if pairs else f"{family.name} {{value}}\n"
+    # e.g. `(v0, v1, ) = label_values` and `return f'up{{job="{v0!s}",...}} {value}\n'`
+    source = (
+        f"def line(label_values, value):\n    ({params}) = label_values\n    return f{text!r}\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    function: LineFunction = namespace["line"]
+    return function
 
 
 class Sample(NamedTuple):

@@ -94,6 +94,8 @@ class SelfMetrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: dict[MetricFamilyDef, dict[_Key, float]] = {f: {} for f in SELF_FAMILIES}
+        # Counted on every watch event: held directly, as hashing a family is a Python call.
+        self._events = self._values[WATCH_EVENTS]
 
     def _add(self, family: MetricFamilyDef, key: _Key, amount: float) -> None:
         series = self._values[family]
@@ -119,8 +121,9 @@ class SelfMetrics:
 
     def record_event(self, kind: str, event_type: str) -> None:
         """One watch event (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR...) was received."""
+        key = (kind, event_type)
         with self._lock:
-            self._add(WATCH_EVENTS, (kind, event_type), 1)
+            self._events[key] = self._events.get(key, 0.0) + 1
 
     def record_sync(self, kind: str, namespace: str | None, timestamp: float | None = None) -> None:
         """A list of `kind` in `namespace` completed at `timestamp` (default: now)."""

@@ -17,9 +17,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .families import MetricFamilyDef
+from .exposition import COMMON_VALUES, format_value
+from .families import LineFunction, MetricFamilyDef, line_function
 from .generator import MetricsGeneratorProtocol
-from .samples import SampleSet
+from .samples import RawSample, SampleSet
 from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,10 @@ class MetricsStore:
         self.self_metrics.declare_kind(self.kind)
         self._index: dict[MetricFamilyDef, int] = {f: i for i, f in enumerate(self.families)}
         self._index_by_id: dict[int, int] = {id(f): i for i, f in enumerate(self.families)}
+        # id(family) -> (its index, its sample line function), for `_render_fast`.
+        self._index_and_line: dict[int, tuple[int, LineFunction]] = {
+            id(f): (i, line_function(f)) for i, f in enumerate(self.families)
+        }
         self._lock = threading.Lock()
         # uid -> the object's rendered entry (see `_Rendered`): one dict write per change.
         self._objects: dict[str, _Rendered] = {}
@@ -137,7 +142,6 @@ class MetricsStore:
     def _render(self, obj: Mapping[str, Any]) -> _Rendered:
         """Run the generator once and render its samples; failures cost only their own lines."""
         errors = 0
-        parts: list[list[str]] = [[] for _ in self.families]
         try:
             result = self.generator.generate(obj)
             raw = (
@@ -145,28 +149,67 @@ class MetricsStore:
                 if isinstance(result, SampleSet)
                 else [(s.family, s.label_values, s.value) for s in result]
             )
-            index_by_id = self._index_by_id
-            for family, label_values, value in raw:
-                i = index_by_id.get(id(family))
-                try:
-                    if i is None:
-                        i = self._index.get(family)
-                        if i is None:
-                            raise ValueError(f"sample of undeclared family {family.name!r}")
-                    parts[i].append(family.render_sample(label_values, value))
-                except Exception as exc:  # one bad sample must not stop the rest
-                    errors += 1
-                    self._log_error(obj, exc)
+            texts = self._render_fast(raw)
+            if texts is None:
+                texts, errors = self._render_careful(obj, raw)
             if isinstance(result, SampleSet) and result.problems:
                 errors += len(result.problems)
                 self._log_error(obj, result.problems[0])
         except Exception as exc:  # a raising generator costs only this object
             errors += 1
-            parts = [[] for _ in self.families]
+            texts = ["" for _ in self.families]
             self._log_error(obj, exc)
         if errors:
             self.self_metrics.record_generator_errors(self.kind, errors)
-        return (*["".join(lines).encode() for lines in parts], object_scope(obj))
+        return (*map(str.encode, texts), object_scope(obj))
+
+    def _render_fast(self, raw: list[RawSample]) -> list[str] | None:
+        """Each family's lines, or None when a sample needs `_render_careful`.
+
+        The common case, kept to one line function call per sample and one escape check for
+        the whole object: a label value holding a quote, newline or backslash, a label value
+        that is not a string, label values not in a tuple (an iterator could not be read twice)
+        and any exception go the careful way, which renders the same bytes line by line
+        (escaping only the lines that need it).
+        """
+        parts: list[list[str]] = [[] for _ in self.families]
+        specs = self._index_and_line
+        values: list[str] = []
+        try:
+            for family, label_values, value in raw:
+                if type(label_values) is not tuple:
+                    return None
+                index, line = specs[id(family)]
+                formatted = COMMON_VALUES.get(value) or format_value(value)
+                parts[index].append(line(label_values, formatted))
+                values += label_values
+            joined = "".join(values)
+        except Exception:  # undeclared family, wrong label count, odd value: say which
+            return None
+        if '"' in joined or "\n" in joined or "\\" in joined:
+            return None
+        return list(map("".join, parts))
+
+    def _render_careful(
+        self, obj: Mapping[str, Any], raw: list[RawSample]
+    ) -> tuple[list[str], int]:
+        """Each family's lines rendered one sample at a time (escaping label values where
+        needed), with the number of samples that could not be rendered (each logged)."""
+        errors = 0
+        parts: list[list[str]] = [[] for _ in self.families]
+        index_by_id = self._index_by_id
+        for family, label_values, value in raw:
+            i = index_by_id.get(id(family))
+            try:
+                if i is None:
+                    i = self._index.get(family)
+                    if i is None:
+                        raise ValueError(f"sample of undeclared family {family.name!r}")
+                parts[i].append(family.render_sample(label_values, value))
+            except Exception as exc:  # one bad sample must not stop the rest
+                errors += 1
+                self._log_error(obj, exc)
+        return ["".join(lines) for lines in parts], errors
 
     def _log_error(self, obj: Mapping[str, Any], error: object) -> None:
         """Log generator trouble at most once a minute per store, with the suppressed count."""

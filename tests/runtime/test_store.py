@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prom_helpers import promtool_check
 from prometheus_client.parser import text_string_to_metric_families
-from store_fakes import WidgetGenerator, widget
+from store_fakes import WIDGET_INFO, WIDGET_REPLICAS, WidgetGenerator, widget
 
 from scaffold_metrics.runtime import MetricFamilyDef, MetricType, Sample
 from scaffold_metrics.runtime.selfmetrics import GENERATOR_ERRORS, SelfMetrics
@@ -169,6 +169,56 @@ def test_hostile_label_values_cannot_forge_samples() -> None:
     assert len(got) == 2
     assert ("widget_info", 'n"s\\', hostile) in got
     assert all(k[1] != "evil" for k in got)
+
+
+@pytest.mark.parametrize(
+    "odd", ['q"uote', "back\\slash", "new\nline", 'all "\\\n', 42, None], ids=repr
+)
+def test_an_object_renders_as_its_samples_line_by_line(odd: Any) -> None:
+    """Whatever the label values, the object's bytes are its samples rendered one by one."""
+
+    class Mixed(WidgetGenerator):
+        def generate(self, obj: Any) -> Any:
+            return [
+                Sample(WIDGET_INFO, ("ns", "plain"), 1),
+                Sample(WIDGET_REPLICAS, ("ns", odd), 2.5),
+                Sample(WIDGET_INFO, (odd, "plain"), 1),
+            ]
+
+    store = MetricsStore(Mixed(), self_metrics=SelfMetrics())
+    store.upsert(widget("x"))
+    info = WIDGET_INFO.render_sample(("ns", "plain"), 1) + WIDGET_INFO.render_sample(
+        (odd, "plain"), 1
+    )
+    replicas = WIDGET_REPLICAS.render_sample(("ns", odd), 2.5)
+    assert store.family_bodies() == [
+        (WIDGET_INFO, info.encode()),
+        (WIDGET_REPLICAS, replicas.encode()),
+    ]
+
+
+@pytest.mark.parametrize("value", ["plain", 'q"uote'])
+def test_label_values_in_an_iterator_render_as_before(value: str) -> None:
+    """Label values are typed as a tuple; an iterator of clean ones renders, like a tuple."""
+
+    class Lazy(WidgetGenerator):
+        def generate(self, obj: Any) -> Any:
+            return [
+                Sample(WIDGET_INFO, iter(("ns", value)), 1),  # type: ignore[arg-type]
+                Sample(WIDGET_INFO, ("ns", "plain"), 1),
+            ]
+
+    sm = SelfMetrics()
+    store = MetricsStore(Lazy(), self_metrics=sm)
+    store.upsert(widget("x"))
+    lines = [WIDGET_INFO.render_sample(("ns", v), 1).encode() for v in (value, "plain")]
+    # Escaping an iterator's values would need them twice: that sample is an error, as it was.
+    if value == "plain":
+        assert store.family_bodies()[0] == (WIDGET_INFO, b"".join(lines))
+        assert errors(sm) == 0
+    else:
+        assert store.family_bodies()[0] == (WIDGET_INFO, lines[1])
+        assert errors(sm) == 1
 
 
 class _Obj(dict):  # type: ignore[type-arg]  # a dict subclass can be weakly referenced
