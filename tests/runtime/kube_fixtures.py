@@ -13,7 +13,6 @@ double-only controls (compact, drop, stall, forbid, request log) skip there.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -30,6 +29,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for kubeapi_double
 
 import yaml
+from envtest_assets import real_assets
 from kubeapi_double import MEMCACHED, KubeApiDouble, ResourceSpec, spec_from_crd
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -356,17 +356,6 @@ def _wait_until(done: Callable[[], bool], timeout: float, spec: ResourceSpec) ->
         if time.monotonic() > deadline:
             raise RuntimeError(f"{spec.full_name}: not as expected after {timeout}s")
         time.sleep(0.1)
-
-
-def real_assets() -> Path | None:
-    """The envtest binaries directory, when `KUBEBUILDER_ASSETS` has etcd and kube-apiserver."""
-    value = os.environ.get("KUBEBUILDER_ASSETS")
-    if not value:
-        return None
-    path = Path(value)
-    if (path / "etcd").is_file() and (path / "kube-apiserver").is_file():
-        return path
-    return None
 
 
 def install_test_crds(backend: ApiBackend) -> None:
