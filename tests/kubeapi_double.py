@@ -123,6 +123,7 @@ class RequestRecord:
     time: float = field(default_factory=time.monotonic)
     body: Any = None  # the decoded JSON body of a POST or PATCH
     content_type: str = ""
+    authorization: str = ""  # the Authorization header the client sent
     verb: str = ""  # list, watch, get, patch, create, discovery; "" if not routed
     routed: bool = True  # False: a request the double does not implement (answered 404/405)
 
@@ -1138,6 +1139,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         record = RequestRecord(method, url.path, query)
         record.content_type = self.headers.get("Content-Type", "")
+        record.authorization = self.headers.get("Authorization", "")
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             raw = self.rfile.read(length)
@@ -1145,7 +1147,7 @@ class _Handler(BaseHTTPRequestHandler):
                 record.body = json.loads(raw)
             except ValueError:
                 record.body = raw
-        admin = self.headers.get("Authorization") == f"Bearer {ADMIN_TOKEN}"
+        admin = record.authorization == f"Bearer {ADMIN_TOKEN}"
         with self.double._cond:
             if not admin:  # the log is of the code under test, not of a test's own setup
                 self.double.requests.append(record)

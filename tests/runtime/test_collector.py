@@ -6,6 +6,7 @@ See `kube_fixtures.py`. Timeouts and backoffs are shrunk so the whole file runs 
 from __future__ import annotations
 
 import logging
+import sys
 import textwrap
 import threading
 import time
@@ -500,6 +501,64 @@ def test_new_collectors_without_client_loads_kubeconfig(
     running(*cols)
     assert cols[0].wait_for_sync(10)
     assert len(cols[0].store) == 1
+
+
+CREDENTIAL_PLUGIN = """\
+import datetime, json, pathlib, sys
+count = pathlib.Path(sys.argv[1])
+n = int(count.read_text()) + 1 if count.exists() else 1
+count.write_text(str(n))
+# the client refreshes 5 minutes before expiry: this token is good for about 2 seconds
+expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5, seconds=2)
+print(json.dumps({
+    "apiVersion": "client.authentication.k8s.io/v1",
+    "kind": "ExecCredential",
+    "status": {"token": f"token-{n}", "expirationTimestamp": expiry.strftime("%Y-%m-%dT%H:%M:%SZ")},
+}))
+"""
+
+
+def test_exec_plugin_tokens_are_refreshed_when_they_expire(
+    kube: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, running: Any
+) -> None:
+    # kubeconfig with an exec credential plugin (as EKS, GKE and OIDC logins use): every
+    # request asks the client for its token, so an expired one is fetched again, mid-watch
+    double = need_double(kube)
+    plugin, count = tmp_path / "credential.py", tmp_path / "count"
+    plugin.write_text(CREDENTIAL_PLUGIN)
+    config = tmp_path / "kubeconfig"
+    config.write_text(textwrap.dedent(f"""\
+            apiVersion: v1
+            kind: Config
+            clusters: [{{name: t, cluster: {{server: "{double.url}"}}}}]
+            users:
+            - name: u
+              user:
+                exec:
+                  apiVersion: client.authentication.k8s.io/v1
+                  command: "{sys.executable}"
+                  args: ["{plugin}", "{count}"]
+                  interactiveMode: Never
+            contexts: [{{name: c, context: {{cluster: t, user: u}}}}]
+            current-context: c
+            """))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    cols = new_collectors(
+        None, None, "cache.example.com/v1alpha1", "Memcached", MemcachedGenerator,
+        store=FakeStore(), **{**FAST, "watch_timeout": (1, 1)},
+    )  # fmt: skip
+    running(*cols)
+    assert cols[0].wait_for_sync(10)
+    eventually(
+        lambda: any(r.authorization == "Bearer token-2" for r in double.requests),
+        timeout=15,
+        what="a request with the refreshed token",
+    )
+    tokens = [int(r.authorization.removeprefix("Bearer token-")) for r in double.requests]
+    assert tokens[0] == 1
+    assert tokens == sorted(tokens), "never an older token after a newer one"
+    assert tokens.count(1) >= 2, "a token is reused until it expires, not fetched per request"
 
 
 # -- lifecycle ---------------------------------------------------------------------------
