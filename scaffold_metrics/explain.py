@@ -104,7 +104,8 @@ def explanation_data(explanations: Sequence[KindExplanation]) -> dict[str, Any]:
             if f.states:
                 entry["states"] = list(f.states)
             if f.label_keys:
-                entry["label_keys"] = list(f.label_keys)
+                keys = "annotation_keys" if f.value == "annotations" else "label_keys"
+                entry[keys] = list(f.label_keys)
             families.append(entry)
         kinds.append(
             {

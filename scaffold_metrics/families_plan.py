@@ -27,6 +27,7 @@ RESERVED_SUFFIXES = ("_total", "_count", "_sum", "_bucket", "_info")
 DEFAULT_DEPTH = 2  # fields of spec/status (1) and of objects directly below them (2)
 CREATED_PATH = ("metadata", "creationTimestamp")
 LABELS_PATH = ("metadata", "labels")
+ANNOTATIONS_PATH = ("metadata", "annotations")
 CONDITIONS_PATH = ("status", "conditions")
 _SIMPLE_JSONPATH = re.compile(r"^\.?[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$")
 _LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
@@ -94,6 +95,11 @@ _READER = {
     sch.ENUM: "enum",
 }
 _NUMERIC_VALUES = frozenset({"number", "bool", "timestamp", "quantity", "map", "length"})
+# Allow-listed metadata maps: family value (also the config key) → (path, label name prefix).
+_METADATA_MAPS = {
+    "labels": (LABELS_PATH, "label"),
+    "annotations": (ANNOTATIONS_PATH, "annotation"),
+}
 
 
 @dataclass(frozen=True)
@@ -144,10 +150,10 @@ def _column_path(json_path: str) -> tuple[str, ...] | None:
     return tuple(text.lstrip(".").split("."))
 
 
-def label_name_for_key(key: str) -> str:
+def label_name_for_key(key: str, prefix: str = "label") -> str:
     """`app.kubernetes.io/name` → `label_app_kubernetes_io_name` (lower case: promtool lints
-    camelCase label names)."""
-    return "label_" + _LABEL_CHARS.sub("_", key).lower()
+    camelCase label names); `prefix` is `annotation` for annotation keys."""
+    return f"{prefix}_" + _LABEL_CHARS.sub("_", key).lower()
 
 
 def lint_safe_name(name: str, metric_type: str) -> str:
@@ -231,20 +237,25 @@ class _Planner:
                 self.from_field(conditions, "status conditions", mandatory=True)
             else:
                 self.leave("status.conditions", "conditions without `type` and `status` fields")
-        keys = self.label_keys()
-        if keys:
-            self.offer(_Candidate(LABELS_PATH, "labels", "label allow-list", mandatory=True))
+        for value, (path, noun) in _METADATA_MAPS.items():
+            if self.allow_list(value):
+                self.offer(_Candidate(path, value, f"{noun} allow-list", mandatory=True))
         self.printer_columns()
         self.defaults()
 
-    def label_keys(self) -> tuple[str, ...]:
-        keys = self.kind_config.labels
-        return self.config.labels if keys is None else keys
+    def allow_list(self, value: str) -> tuple[str, ...]:
+        """The `labels` or `annotations` keys of this kind (the kind's own list replaces the
+        top-level one)."""
+        if value == "labels":
+            keys, default = self.kind_config.labels, self.config.labels
+        else:
+            keys, default = self.kind_config.annotations, self.config.annotations
+        return default if keys is None else keys
 
     def check_excludes(self) -> None:
         include = {e.path for e in self.kind_config.include}
         for entry in self.kind_config.exclude:
-            if entry.path in (CREATED_PATH, LABELS_PATH):
+            if entry.path in (CREATED_PATH, LABELS_PATH, ANNOTATIONS_PATH):
                 continue
             if entry.path in include:
                 raise _config_error(
@@ -266,10 +277,14 @@ class _Planner:
             reason = f"included in config ({entry.dotted})"
             if entry.path == CREATED_PATH:
                 continue
-            if entry.path == LABELS_PATH:
-                if not self.label_keys():
+            key = next((v for v, (p, _) in _METADATA_MAPS.items() if p == entry.path), None)
+            if key is not None:
+                if not self.allow_list(key):
+                    article = "an" if key[0] in "aeiou" else "a"
                     raise _config_error(
-                        self.config, "metadata.labels needs a `labels` allow-list", entry.line
+                        self.config,
+                        f"{entry.dotted} needs {article} `{key}` allow-list",
+                        entry.line,
                     )
                 continue
             found, unknown = sch.find(self.root, entry.path)
@@ -379,8 +394,8 @@ class _Planner:
             return f"{self.snake}_info"
         if c.path == CREATED_PATH:
             return f"{self.snake}_created"
-        if c.value == "labels":
-            return f"{self.snake}_labels"
+        if c.value in _METADATA_MAPS:
+            return f"{self.snake}_{c.value}"
         parts = [snake_case(p) for p in c.path]
         if c.value == "conditions" and parts[-1] == "conditions":
             parts[-1] = "condition"
@@ -435,12 +450,12 @@ class _Planner:
                 raise _config_error(self.config, f"rename of {c.dotted}: {name!r} {problem}", line)
             return name
         name = lint_safe_name(self.base_name(c), metric_type)
-        if c.value not in ("info", "labels") and name.endswith(RESERVED_SUFFIXES):
+        if c.value not in ("info", *_METADATA_MAPS) and name.endswith(RESERVED_SUFFIXES):
             name += "_value"
         if metric_type == "counter":
             name += "_total"
-        if c.value == "labels" and name in taken:
-            name = f"{self.snake}_metadata_labels"
+        if c.value in _METADATA_MAPS and name in taken:
+            name = f"{self.snake}_metadata_{c.value}"
         unique, n = name, 2
         while unique in taken or (
             metric_type == "counter" and unique.removesuffix("_total") in taken
@@ -472,12 +487,13 @@ class _Planner:
             return (free("type", "condition"), free("status", "condition"))
         if c.value == "map":
             return (free("key", "map"),)
-        if c.value == "labels":
-            names = tuple(label_name_for_key(k) for k in self.label_keys())
+        if c.value in _METADATA_MAPS:
+            noun = _METADATA_MAPS[c.value][1]
+            names = tuple(label_name_for_key(k, noun) for k in self.allow_list(c.value))
             if len(set(names)) != len(names) or set(names) & set(self.object_labels):
                 raise _config_error(
                     self.config,
-                    f"label keys of {self.crd.kind} map to the same metric label name "
+                    f"{noun} keys of {self.crd.kind} map to the same metric label name "
                     f"({', '.join(names)})",
                     self.kind_config.line,
                 )
@@ -492,8 +508,9 @@ class _Planner:
             )
         if c.path == CREATED_PATH:
             return f"Creation time of a {kind}, in Unix seconds."
-        if c.value == "labels":
-            return f"Kubernetes labels of a {kind} (allow-listed keys), as label_* labels."
+        if c.value in _METADATA_MAPS:
+            noun = _METADATA_MAPS[c.value][1]
+            return f"Kubernetes {c.value} of a {kind} (allow-listed keys), as {noun}_* labels."
         if c.value == "conditions":
             return (
                 f"Conditions of a {kind} ({c.dotted}): 1 for the current status of each "
@@ -517,10 +534,12 @@ class _Planner:
             source=c.dotted,
             reason=c.reason,
             value=c.value,
+            # The labels family keeps no path: its generated call (and so every generated tree
+            # that has one) predates annotations, which pass theirs to the same reader.
             path=c.path if c.value not in ("info", "labels") else (),
             extra_labels=self.extra_labels(c, name),
             states=c.states,
-            label_keys=self.label_keys() if c.value == "labels" else (),
+            label_keys=self.allow_list(c.value) if c.value in _METADATA_MAPS else (),
         )
 
 

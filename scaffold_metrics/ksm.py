@@ -50,9 +50,9 @@ def _metric(kind: KindPlan, f: FamilyPlan, prefix: str) -> CommentedMap | None:
             "type": "Info",
             "info": {"labelsFromPath": {kind.label_name: _path(("metadata", "name"))}},
         }
-    elif f.value == "labels":
+    elif f.value in ("labels", "annotations"):
         labels = {
-            label: _path(("metadata", "labels", key))
+            label: _path(("metadata", f.value, key))
             for label, key in zip(extra, f.label_keys, strict=True)
         }
         each = {"type": "Info", "info": {"labelsFromPath": labels}}

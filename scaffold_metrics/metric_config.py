@@ -24,8 +24,8 @@ _LABEL_KEY_RE = re.compile(
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 
-_TOP_KEYS = ("max_families", "labels", "kinds")
-_KIND_KEYS = ("include", "exclude", "labels", "max_families", "rename", "type")
+_TOP_KEYS = ("max_families", "labels", "annotations", "kinds")
+_KIND_KEYS = ("include", "exclude", "labels", "annotations", "max_families", "rename", "type")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class KindMetricsConfig:
     include: tuple[PathEntry, ...] = ()
     exclude: tuple[PathEntry, ...] = ()
     labels: tuple[str, ...] | None = None
+    annotations: tuple[str, ...] | None = None
     max_families: int | None = None
     rename: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     types: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
@@ -62,6 +63,7 @@ class MetricsConfig:
     file: Path | None = None
     max_families: int = DEFAULT_MAX_FAMILIES
     labels: tuple[str, ...] = ()
+    annotations: tuple[str, ...] = ()
     kinds: Mapping[str, KindMetricsConfig] = field(default_factory=dict)
 
     def for_kind(self, crd_name: str, kind: str) -> KindMetricsConfig | None:
@@ -144,22 +146,24 @@ class _Reader:
             entries.append(PathEntry(self.path(item, f"{what}.{key}", line), line))
         return tuple(entries)
 
-    def labels(self, data: Mapping[Any, Any], what: str) -> tuple[str, ...] | None:
-        if "labels" not in data:
+    def keys_list(self, data: Mapping[Any, Any], key: str, what: str) -> tuple[str, ...] | None:
+        """A `labels` or `annotations` allow-list: both take Kubernetes label-key syntax."""
+        if key not in data:
             return None
-        value = data["labels"]
+        value = data[key]
         if value is None:
             return ()
+        noun = key.removesuffix("s")
         if not isinstance(value, list):
-            raise self.fail(f"`{what}.labels` must be a list of label keys", _line(data, "labels"))
+            raise self.fail(f"`{what}.{key}` must be a list of {noun} keys", _line(data, key))
         for index, item in enumerate(value):
             if not isinstance(item, str) or not _LABEL_KEY_RE.match(item):
                 raise self.fail(
-                    f"`{what}.labels`: {item!r} is not a Kubernetes label key",
-                    _item_line(value, index) or _line(data, "labels"),
+                    f"`{what}.{key}`: {item!r} is not a Kubernetes {noun} key",
+                    _item_line(value, index) or _line(data, key),
                 )
         if len(set(value)) != len(value):
-            raise self.fail(f"`{what}.labels` lists a key twice", _line(data, "labels"))
+            raise self.fail(f"`{what}.{key}` lists a key twice", _line(data, key))
         return tuple(value)
 
     def path_map(
@@ -197,7 +201,8 @@ def parse_metrics_config(data: Any, file: Path | None) -> MetricsConfig:
             line=line,
             include=reader.paths(entry, "include", what),
             exclude=reader.paths(entry, "exclude", what),
-            labels=reader.labels(entry, what),
+            labels=reader.keys_list(entry, "labels", what),
+            annotations=reader.keys_list(entry, "annotations", what),
             max_families=reader.cap(entry, what),
             rename=reader.path_map(entry, "rename", what, _METRIC_NAME_RE.match),
             types=reader.path_map(entry, "type", what, METRIC_TYPES.__contains__),
@@ -205,6 +210,7 @@ def parse_metrics_config(data: Any, file: Path | None) -> MetricsConfig:
     return MetricsConfig(
         file=file,
         max_families=reader.cap(top, "metrics") or DEFAULT_MAX_FAMILIES,
-        labels=reader.labels(top, "metrics") or (),
+        labels=reader.keys_list(top, "labels", "metrics") or (),
+        annotations=reader.keys_list(top, "annotations", "metrics") or (),
         kinds=kinds,
     )

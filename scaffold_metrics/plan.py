@@ -40,6 +40,12 @@ class FamilyPlan:
     states: tuple[str, ...] = ()
     label_keys: tuple[str, ...] = ()
 
+    @property
+    def reader(self) -> str:
+        """The `read_*` function of `scaffold_metrics.runtime.values` that reads the value:
+        annotations are read like labels, from their own path."""
+        return "labels" if self.value == "annotations" else self.value
+
 
 @dataclass(frozen=True)
 class KindPlan:

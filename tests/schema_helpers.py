@@ -112,6 +112,8 @@ def sample_object(kind: KindPlan, with_status: bool = True) -> dict[str, Any]:
             _put(obj, f.path, {"b": "2Ki", "a": 1})
         elif f.value == "labels":
             obj["metadata"]["labels"].update({k: f"v-{k}" for k in f.label_keys[:1]})
+        elif f.value == "annotations":
+            obj["metadata"]["annotations"] = {k: f"a-{k}" for k in f.label_keys[:1]}
     return obj
 
 
@@ -152,8 +154,8 @@ def expected_samples(
         elif f.value == "map" and value is not None:
             out.add((f.name, (*base, (f.extra_labels[0], "a")), 1.0))
             out.add((f.name, (*base, (f.extra_labels[0], "b")), 2048.0))
-        elif f.value == "labels":
-            present = obj["metadata"].get("labels") or {}
+        elif f.value in ("labels", "annotations"):
+            present = obj["metadata"].get(f.value) or {}
             if any(k in present for k in f.label_keys):
                 pairs = tuple(
                     (label, str(present.get(key, "")))

@@ -75,3 +75,32 @@ def test_explain_config_error_exit_code(tmp_path: Path) -> None:
     assert result.exit_code == 2
     line = text.splitlines().index("      exclude: [spec.nope]") + 1
     assert f".operator-metrics.yaml:{line}" in result.output
+
+
+def test_explain_shows_the_annotations_family(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "--crd", str(MEMCACHED), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    config = tmp_path / ".operator-metrics.yaml"
+    config.write_text(config.read_text() + "metrics:\n  annotations: [example.com/owner]\n")
+    result = runner.invoke(cli, ["explain", "--project", str(tmp_path), "--output", "json"])
+    assert result.exit_code == 0, result.output
+    families = json.loads(result.output)["kinds"][0]["families"]
+    assert families[3] == {
+        "name": "memcached_annotations",
+        "type": "gauge",
+        "labels": ["namespace", "memcached", "annotation_example_com_owner"],
+        "source": "metadata.annotations",
+        "reason": "annotation allow-list",
+        "value": "annotations",
+        "annotation_keys": ["example.com/owner"],
+    }
+    table = runner.invoke(cli, ["explain", "--project", str(tmp_path)])
+    assert table.exit_code == 0, table.output
+    row = next(line for line in table.output.splitlines() if "memcached_annotations" in line)
+    assert row.split()[:4] == [
+        "memcached_annotations",
+        "gauge",
+        "namespace,memcached,annotation_example_com_owner",
+        "metadata.annotations",
+    ]

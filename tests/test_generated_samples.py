@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from scaffold_helpers import MEMCACHED_V1, copy_crd, imported_package, run_cli
 from schema_helpers import (
     CORPUS,
     as_set,
@@ -205,3 +207,101 @@ def test_config_choices_reach_the_generated_samples(tmp_path: Path) -> None:
     assert as_set(samples) == expected_samples(kind, obj)
     labels = [s for s in samples if s.family.name == "scaled_object_labels"]
     assert [s.label_values for s in labels] == [("team-a", "sample-1", "", "x")]
+
+
+ANNOTATIONS_CONFIG = "metrics:\n  labels: [team]\n  annotations: [example.com/owner, team]\n"
+HOSTILE_VALUE = 'x"} memcached_info{namespace="ns",memcached="forged"} 1\n# TYPE y gauge\ny 1\\'
+
+
+def _annotated_project(root: Path) -> Path:
+    """The memcached example scaffolded by the CLI, regenerated with an annotations allow-list."""
+    copy_crd(MEMCACHED_V1, root)
+    assert run_cli("init", "--crd", root / "crd.yaml", "--out", root).exit_code == 0
+    config = root / ".operator-metrics.yaml"
+    config.write_text(config.read_text() + ANNOTATIONS_CONFIG)
+    result = run_cli("generate", "--project", root)
+    assert result.exit_code == 0, result.stderr
+    return root
+
+
+def _parsed(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    return {
+        f.name: [(s.labels, s.value) for s in f.samples]
+        for f in text_string_to_metric_families(text)
+    }
+
+
+def test_annotations_allow_list_end_to_end(tmp_path: Path) -> None:
+    project = _annotated_project(tmp_path)
+    module = (project / "pkg/metrics/kinds/memcached.py").read_text()
+    assert "read_labels(" in module and '("metadata", "annotations"),' in module
+    identity = {"namespace": "ns", "memcached": "m"}
+    with imported_package(project) as package:
+        (generator_class,) = package.GENERATORS
+        families = generator_class.families
+        names = [f.name for f in families]
+        assert names[3:5] == ["memcached_labels", "memcached_annotations"]
+        generator = generator_class()
+
+        def run(metadata: dict[str, Any]) -> str:
+            samples = generator.generate({"metadata": {"name": "m", "namespace": "ns", **metadata}})
+            assert samples.problems == []
+            return exposition(families, samples)
+
+        text = run({"annotations": {"example.com/owner": "alice", "other": "x"}})
+        assert _parsed(text)["memcached_annotations"] == [
+            ({**identity, "annotation_example_com_owner": "alice", "annotation_team": ""}, 1.0)
+        ]
+        assert "memcached_labels" not in _parsed(text)  # annotations are not labels
+        both = run({"labels": {"team": "l"}, "annotations": {"team": "a"}})
+        assert _parsed(both)["memcached_labels"] == [({**identity, "label_team": "l"}, 1.0)]
+        assert _parsed(both)["memcached_annotations"] == [
+            ({**identity, "annotation_example_com_owner": "", "annotation_team": "a"}, 1.0)
+        ]
+        # None of the keys set, or no annotations at all: no sample, as kube-state-metrics.
+        for metadata in ({"annotations": {"other": "x"}}, {"annotations": None}, {}):
+            assert "memcached_annotations" not in _parsed(run(metadata))
+        hostile = run({"annotations": {"team": HOSTILE_VALUE}})
+    parsed = _parsed(hostile)
+    assert parsed == {
+        "memcached_info": [(identity, 1.0)],
+        "memcached_annotations": [
+            (
+                {**identity, "annotation_example_com_owner": "", "annotation_team": HOSTILE_VALUE},
+                1.0,
+            )
+        ],
+    }
+    if Path(PROMTOOL).exists():
+        for body in (text, hostile):
+            check = subprocess.run(
+                [PROMTOOL, "check", "metrics"], input=body, capture_output=True, text=True
+            )
+            assert check.returncode == 0 and not check.stdout.strip(), check.stdout + check.stderr
+
+
+def test_annotations_generated_code_is_ruff_and_mypy_clean(tmp_path: Path) -> None:
+    ruff, mypy = shutil.which("ruff"), shutil.which("mypy")
+    if ruff is None or mypy is None:
+        pytest.skip("ruff or mypy not installed")
+    project = _annotated_project(tmp_path)
+    lint = subprocess.run(
+        [
+            *(ruff, "check", "--isolated", "--no-cache", "--select", "E,F,W,I,B,UP,SIM,RUF"),
+            *("--line-length", "100", "--target-version", "py310", str(project / "pkg")),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout
+    repo = Path(__file__).resolve().parent.parent
+    typed = subprocess.run(
+        [mypy, "--strict", "--no-incremental", "--config-file", "/dev/null", "-p", "pkg.metrics"],
+        cwd=project,
+        env={"MYPYPATH": str(repo), "PATH": str(Path(mypy).parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert typed.returncode == 0, typed.stdout

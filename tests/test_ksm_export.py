@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 from schema_helpers import CORPUS, MEMCACHED, import_generators, load, plan_of, sample_object
 
 from scaffold_metrics.cli import cli
+from scaffold_metrics.families_plan import label_name_for_key
 from scaffold_metrics.ksm import ksm_config
 from scaffold_metrics.metric_config import parse_metrics_config
 from scaffold_metrics.plan import PlanOptions
@@ -175,6 +176,38 @@ def test_ksm_export_with_config_choices(tmp_path: Path) -> None:
     obj["metadata"]["labels"] = {"app.kubernetes.io/name": "web"}
     ours = {s for s in our_samples(generator.generate(obj)) if "items" not in s[0]}
     assert ksm_samples(resource, obj) == ours
+
+
+def test_ksm_export_of_the_annotations_family(tmp_path: Path) -> None:
+    data = YAML(typ="rt").load(
+        "labels: [team]\n"
+        "annotations: [example.com/owner, team]\n"
+        "kinds:\n  ScaledObject:\n    annotations: [example.com/owner]\n"
+    )
+    crds = load("keda-scaledobjects.yaml") + load(MEMCACHED)
+    plan = plan_of(crds, PlanOptions(metrics=parse_metrics_config(data, None)))
+    resources = _export(plan)["spec"]["resources"]
+    generators = import_generators(tmp_path, plan)
+    for kind, resource in zip(plan.kinds, resources, strict=True):
+        (metric,) = [m for m in resource["metrics"] if m["name"] == "annotations"]
+        keys = (
+            ["example.com/owner"] if kind.kind == "ScaledObject" else ["example.com/owner", "team"]
+        )
+        assert metric["each"] == {
+            "type": "Info",
+            "info": {
+                "labelsFromPath": {
+                    label_name_for_key(key, "annotation"): ["metadata", "annotations", key]
+                    for key in keys
+                }
+            },
+        }
+        for present in ({"example.com/owner": "o", "team": "t"}, {"team": "t"}, {}):
+            obj = sample_object(kind)
+            obj["metadata"]["annotations"] = present
+            obj["metadata"]["labels"] = {"team": "l"}
+            ours = our_samples(generators[kind.crd_name].generate(obj))
+            assert ksm_samples(resource, obj) == ours
 
 
 def test_export_ksm_cli(tmp_path: Path) -> None:

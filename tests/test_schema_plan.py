@@ -16,7 +16,12 @@ from scaffold_metrics.families_plan import RESERVED_SUFFIXES, lint_safe_name
 from scaffold_metrics.metric_config import DEFAULT_MAX_FAMILIES, parse_metrics_config
 from scaffold_metrics.plan import PlanOptions
 from scaffold_metrics.runtime import MetricFamilyDef, MetricType, SampleSet
-from scaffold_metrics.runtime.values import parse_quantity, parse_timestamp, read_number
+from scaffold_metrics.runtime.values import (
+    parse_quantity,
+    parse_timestamp,
+    read_labels,
+    read_number,
+)
 
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -171,6 +176,33 @@ def test_config_include_exclude_rename_type_labels_cap() -> None:
         ("kinds:\n  Certificate:\n    rename: {spec.nope: x}\n", "not a planned metric", 3),
         ("max_families: 0\n", "positive integer", 1),
         ("labels: ['bad key!']\n", "not a Kubernetes label key", 1),
+        ("annotations: ['bad key!']\n", "not a Kubernetes annotation key", 1),
+        ("annotations: [a, -b]\n", "not a Kubernetes annotation key", 1),
+        ("annotations: team\n", "must be a list of annotation keys", 1),
+        ("annotations: {team: 1}\n", "must be a list of annotation keys", 1),
+        ("annotations: [team, team]\n", "lists a key twice", 1),
+        (
+            "kinds:\n  Certificate:\n    annotations:\n      - ok\n      - Bad/key\n",
+            "`metrics.kinds.Certificate.annotations`: 'Bad/key' is not a Kubernetes annotation",
+            5,
+        ),
+        ("kinds:\n  Certificate:\n    annotations: [a.b, a_b]\n", "same metric label name", 2),
+        (
+            "kinds:\n  Certificate:\n    include: [metadata.annotations]\n",
+            "metadata.annotations needs an `annotations` allow-list",
+            3,
+        ),
+        (
+            "labels: [team]\nkinds:\n  Certificate:\n    include:\n      - metadata.annotations\n",
+            "metadata.annotations needs an `annotations` allow-list",
+            5,
+        ),
+        (
+            "annotations: [team]\nkinds:\n  Certificate:\n"
+            "    type: {metadata.annotations: counter}\n",
+            "cannot change",
+            4,
+        ),
         ("kinds:\n  Certificate:\n    include: [spec.dnsNames, foo]\n", "must start with", 3),
         ("kinds:\n  Certificate:\n    include:\n      - spec.commonName\n", "string without", 4),
     ],
@@ -180,6 +212,83 @@ def test_config_errors_name_file_and_line(text: str, message: str, line: int) ->
         plan_of(load("cert-manager-certificates.yaml"), _options(text))
     assert message in caught.value.what
     assert caught.value.location() == f"cfg.yaml:{line}"
+
+
+def test_config_annotations_allow_list() -> None:
+    options = _options("""\
+        max_families: 4
+        labels: [team]
+        annotations: [example.com/owner, Team_Name]
+        kinds:
+          Certificate:
+            include: [metadata.annotations]
+            exclude: [metadata.annotations]
+        """)
+    kind = plan_of(load("cert-manager-certificates.yaml"), options).kinds[0]
+    by_source = {f.source: f for f in kind.families}
+    annotations = by_source["metadata.annotations"]
+    assert (annotations.name, annotations.type, annotations.value) == (
+        "certificate_annotations",
+        "gauge",
+        "annotations",
+    )
+    assert annotations.extra_labels == ("annotation_example_com_owner", "annotation_team_name")
+    assert annotations.label_keys == ("example.com/owner", "Team_Name")
+    assert annotations.reason == "annotation allow-list"
+    assert annotations.help == (
+        "Kubernetes annotations of a Certificate (allow-listed keys), as annotation_* labels."
+    )
+    assert by_source["metadata.labels"].extra_labels == ("label_team",)
+    # Mandatory like labels (an exclude cannot drop it) and counted against the cap: info,
+    # created, conditions, labels, annotations leave no room under 4 for schema fields.
+    names = [f.name for f in kind.families]
+    assert names == [
+        "certificate_info",
+        "certificate_created",
+        "certificate_status_condition",
+        "certificate_labels",
+        "certificate_annotations",
+    ]
+    without = plan_of(load("cert-manager-certificates.yaml"), _options("max_families: 4\n"))
+    assert len(without.kinds[0].families) == 4
+    assert not [f for f in without.kinds[0].families if f.value == "annotations"]
+
+
+def test_annotations_per_kind_list_replaces_the_top_level_one() -> None:
+    crds = load("cert-manager-certificates.yaml") + load(MEMCACHED)
+    options = _options("""\
+        annotations: [owner]
+        kinds:
+          Certificate:
+            annotations: [cost-center]
+          Memcached:
+            annotations: []
+        """)
+    plan = plan_of(crds, options)
+    families = {k.kind: {f.source: f for f in k.families} for k in plan.kinds}
+    certificate = families["Certificate"]["metadata.annotations"]
+    assert certificate.extra_labels == ("annotation_cost_center",)
+    assert "metadata.annotations" not in families["Memcached"]
+    plan = plan_of(crds, _options("annotations: [owner]\n"))
+    for kind in plan.kinds:
+        (family,) = [f for f in kind.families if f.value == "annotations"]
+        assert (family.name, family.extra_labels) == (
+            f"{kind.snake}_annotations",
+            ("annotation_owner",),
+        )
+
+
+def test_annotations_family_name_taken_by_a_rename() -> None:
+    options = _options("""\
+        annotations: [owner]
+        kinds:
+          Memcached:
+            rename: {spec.size: memcached_annotations}
+        """)
+    kind = plan_of(load(MEMCACHED), options).kinds[0]
+    by_source = {f.source: f.name for f in kind.families}
+    assert by_source["spec.size"] == "memcached_annotations"
+    assert by_source["metadata.annotations"] == "memcached_metadata_annotations"
 
 
 def test_map_and_schema_less_includes() -> None:
@@ -217,6 +326,28 @@ def test_parse_timestamp() -> None:
     assert parse_timestamp("2024-01-02T03:04:05.999+01:00") == 1704164645.0 - 3600
     assert parse_timestamp("yesterday") is None
     assert parse_timestamp("2024-13-02T03:04:05Z") is None
+
+
+def test_read_labels_reads_annotations_by_path() -> None:
+    family = MetricFamilyDef(
+        "x_annotations", "a", MetricType.GAUGE, ("x", "annotation_a", "annotation_b")
+    )
+    path = ("metadata", "annotations")
+    samples = SampleSet()
+    obj = {"metadata": {"labels": {"a": "label"}, "annotations": {"b": 2}}}
+    read_labels(samples, family, ("o",), obj, ("a", "b"), path)
+    assert [s.label_values for s in samples] == [("o", "", "2")]
+    samples = SampleSet()
+    for none in (
+        {},
+        {"metadata": {"labels": {"a": "1"}}},
+        {"metadata": {"annotations": {"c": "1"}}},
+    ):
+        read_labels(samples, family, ("o",), none, ("a", "b"), path)
+    assert (len(samples), samples.problems) == (0, [])
+    read_labels(samples, family, ("o",), {"metadata": {"annotations": ["a"]}}, ("a",), path)
+    assert len(samples) == 0
+    assert samples.problems and "metadata.annotations" in samples.problems[0]
 
 
 def test_readers_absent_null_and_wrong_type() -> None:

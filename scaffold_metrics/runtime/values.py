@@ -315,16 +315,18 @@ def read_labels(
     labels: tuple[str, ...],
     obj: Mapping[str, Any],
     keys: tuple[str, ...],
+    path: tuple[str, ...] = ("metadata", "labels"),
 ) -> None:
-    """Allow-listed `metadata.labels` as label values ("" when unset) of one sample.
+    """Allow-listed keys of a string map (`metadata.labels`, or `metadata.annotations` by
+    `path`) as label values ("" when unset) of one sample.
 
     No sample when the object has none of the keys, as kube-state-metrics does.
     """
-    value = _get(samples, family, obj, ("metadata", "labels"))
+    value = _get(samples, family, obj, path)
     if value is ABSENT:
         return
     if not isinstance(value, Mapping):
-        _wrong(samples, family, ("metadata", "labels"), value)
+        _wrong(samples, family, path, value)
         return
     found = tuple(value.get(key) for key in keys)
     if all(v is None for v in found):
