@@ -28,6 +28,8 @@ DEFAULT_DEPTH = 2  # fields of spec/status (1) and of objects directly below the
 CREATED_PATH = ("metadata", "creationTimestamp")
 LABELS_PATH = ("metadata", "labels")
 ANNOTATIONS_PATH = ("metadata", "annotations")
+GENERATION_PATH = ("metadata", "generation")
+DELETION_PATH = ("metadata", "deletionTimestamp")
 CONDITIONS_PATH = ("status", "conditions")
 _SIMPLE_JSONPATH = re.compile(r"^\.?[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$")
 _LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
@@ -100,6 +102,13 @@ _METADATA_MAPS = {
     "labels": (LABELS_PATH, "label"),
     "annotations": (ANNOTATIONS_PATH, "annotation"),
 }
+# Opt-in metadata fields (CRD schemas never describe `metadata`): path → (value, family suffix).
+_METADATA_FIELDS = {
+    GENERATION_PATH: ("number", "metadata_generation"),
+    DELETION_PATH: ("timestamp", "deletion_timestamp"),
+}
+# Every `metadata.` path the config may name; any other is refused, not read as schema-less.
+_METADATA_PATHS = frozenset({CREATED_PATH, LABELS_PATH, ANNOTATIONS_PATH, *_METADATA_FIELDS})
 
 
 @dataclass(frozen=True)
@@ -255,7 +264,8 @@ class _Planner:
     def check_excludes(self) -> None:
         include = {e.path for e in self.kind_config.include}
         for entry in self.kind_config.exclude:
-            if entry.path in (CREATED_PATH, LABELS_PATH, ANNOTATIONS_PATH):
+            self.check_metadata_path(entry)
+            if entry.path in _METADATA_PATHS:
                 continue
             if entry.path in include:
                 raise _config_error(
@@ -264,6 +274,17 @@ class _Planner:
             found, unknown = sch.find(self.root, entry.path)
             if found is None and not unknown:
                 raise self.no_such_field(entry)
+
+    def check_metadata_path(self, entry: PathEntry) -> None:
+        """`metadata` is not in CRD schemas (or only as a bare object, which would otherwise
+        read any `metadata.` path as schema-less): only the known fields can be named."""
+        if entry.path[0] == "metadata" and entry.path not in _METADATA_PATHS:
+            known = ", ".join(sorted(".".join(p) for p in _METADATA_PATHS))
+            raise _config_error(
+                self.config,
+                f"{entry.dotted} is not a metadata field operator-metrics knows ({known})",
+                entry.line,
+            )
 
     def no_such_field(self, entry: PathEntry) -> InputError:
         return _config_error(
@@ -275,7 +296,12 @@ class _Planner:
     def explicit_includes(self) -> None:
         for entry in self.kind_config.include:
             reason = f"included in config ({entry.dotted})"
+            self.check_metadata_path(entry)
             if entry.path == CREATED_PATH:
+                continue
+            if entry.path in _METADATA_FIELDS:
+                value = _METADATA_FIELDS[entry.path][0]
+                self.offer(_Candidate(entry.path, value, reason, mandatory=True))
                 continue
             key = next((v for v, (p, _) in _METADATA_MAPS.items() if p == entry.path), None)
             if key is not None:
@@ -396,6 +422,8 @@ class _Planner:
             return f"{self.snake}_created"
         if c.value in _METADATA_MAPS:
             return f"{self.snake}_{c.value}"
+        if c.path in _METADATA_FIELDS:
+            return f"{self.snake}_{_METADATA_FIELDS[c.path][1]}"
         parts = [snake_case(p) for p in c.path]
         if c.value == "conditions" and parts[-1] == "conditions":
             parts[-1] = "condition"
@@ -418,8 +446,12 @@ class _Planner:
             taken.update({name, name.removesuffix("_total"), name.removesuffix("_info")})
             planned.append(self.family(c, name, metric_type))
         for path, (_, line) in sorted({**renames, **types}.items()):
+            opt_in = tuple(path.split(".")) in _METADATA_FIELDS
             raise _config_error(
-                self.config, f"{path} is not a planned metric of {self.crd.kind}", line
+                self.config,
+                f"{path} is not a planned metric of {self.crd.kind}"
+                + (": include it to rename or retype it" if opt_in else ""),
+                line,
             )
         return FamilyChoice(tuple(planned), tuple(self.left_out))
 
@@ -508,6 +540,16 @@ class _Planner:
             )
         if c.path == CREATED_PATH:
             return f"Creation time of a {kind}, in Unix seconds."
+        if c.path == GENERATION_PATH:
+            return (
+                f"Sequence number of the desired state of a {kind} (metadata.generation); "
+                "compare with status.observedGeneration."
+            )
+        if c.path == DELETION_PATH:
+            return (
+                f"Time a {kind} was asked to be deleted, in Unix seconds "
+                "(set while finalizers hold it)."
+            )
         if c.value in _METADATA_MAPS:
             noun = _METADATA_MAPS[c.value][1]
             return f"Kubernetes {c.value} of a {kind} (allow-listed keys), as {noun}_* labels."

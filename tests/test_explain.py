@@ -104,3 +104,46 @@ def test_explain_shows_the_annotations_family(tmp_path: Path) -> None:
         "namespace,memcached,annotation_example_com_owner",
         "metadata.annotations",
     ]
+
+
+def test_explain_shows_the_opt_in_metadata_fields(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "--crd", str(MEMCACHED), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    config = tmp_path / ".operator-metrics.yaml"
+    include = "      include: [metadata.generation, metadata.deletionTimestamp]\n"
+    config.write_text(config.read_text() + "metrics:\n  kinds:\n    Memcached:\n" + include)
+    result = runner.invoke(cli, ["explain", "--project", str(tmp_path), "--output", "json"])
+    assert result.exit_code == 0, result.output
+    families = json.loads(result.output)["kinds"][0]["families"]
+    assert families[2:4] == [
+        {
+            "name": "memcached_metadata_generation",
+            "type": "gauge",
+            "labels": ["namespace", "memcached"],
+            "source": "metadata.generation",
+            "reason": "included in config (metadata.generation)",
+            "value": "number",
+        },
+        {
+            "name": "memcached_deletion_timestamp",
+            "type": "gauge",
+            "labels": ["namespace", "memcached"],
+            "source": "metadata.deletionTimestamp",
+            "reason": "included in config (metadata.deletionTimestamp)",
+            "value": "timestamp",
+        },
+    ]
+    table = runner.invoke(cli, ["explain", "--project", str(tmp_path)])
+    assert table.exit_code == 0, table.output
+    wanted = {"metadata.generation", "metadata.deletionTimestamp"}
+    rows = [row[:4] for row in map(str.split, table.output.splitlines()) if set(row[3:4]) & wanted]
+    assert rows == [
+        ["memcached_metadata_generation", "gauge", "namespace,memcached", "metadata.generation"],
+        [
+            "memcached_deletion_timestamp",
+            "gauge",
+            "namespace,memcached",
+            "metadata.deletionTimestamp",
+        ],
+    ]

@@ -213,12 +213,19 @@ ANNOTATIONS_CONFIG = "metrics:\n  labels: [team]\n  annotations: [example.com/ow
 HOSTILE_VALUE = 'x"} memcached_info{namespace="ns",memcached="forged"} 1\n# TYPE y gauge\ny 1\\'
 
 
-def _annotated_project(root: Path) -> Path:
-    """The memcached example scaffolded by the CLI, regenerated with an annotations allow-list."""
+METADATA_FIELDS_CONFIG = (
+    "metrics:\n  kinds:\n    Memcached:\n"
+    "      include: [metadata.generation, metadata.deletionTimestamp]\n"
+)
+
+
+def _annotated_project(root: Path, metrics: str = ANNOTATIONS_CONFIG) -> Path:
+    """The memcached example scaffolded by the CLI, regenerated with a `metrics:` config (an
+    annotations allow-list unless told)."""
     copy_crd(MEMCACHED_V1, root)
     assert run_cli("init", "--crd", root / "crd.yaml", "--out", root).exit_code == 0
     config = root / ".operator-metrics.yaml"
-    config.write_text(config.read_text() + ANNOTATIONS_CONFIG)
+    config.write_text(config.read_text() + metrics)
     result = run_cli("generate", "--project", root)
     assert result.exit_code == 0, result.stderr
     return root
@@ -280,11 +287,55 @@ def test_annotations_allow_list_end_to_end(tmp_path: Path) -> None:
             assert check.returncode == 0 and not check.stdout.strip(), check.stdout + check.stderr
 
 
-def test_annotations_generated_code_is_ruff_and_mypy_clean(tmp_path: Path) -> None:
+def test_metadata_generation_and_deletion_timestamp_end_to_end(tmp_path: Path) -> None:
+    project = _annotated_project(tmp_path, METADATA_FIELDS_CONFIG)
+    module = (project / "pkg/metrics/kinds/memcached.py").read_text()
+    assert '("metadata", "generation")' in module and '("metadata", "deletionTimestamp")' in module
+    identity = {"namespace": "ns", "memcached": "m"}
+    base = {"name": "m", "namespace": "ns", "generation": 3}
+    with imported_package(project) as package:
+        (generator_class,) = package.GENERATORS
+        families = generator_class.families
+        assert [f.name for f in families][2:4] == [
+            "memcached_metadata_generation",
+            "memcached_deletion_timestamp",
+        ]
+        generator = generator_class()
+
+        def run(metadata: dict[str, Any]) -> str:
+            samples = generator.generate({"metadata": metadata})
+            assert samples.problems == []
+            return exposition(families, samples)
+
+        deleting = run({**base, "deletionTimestamp": "2024-01-02T03:04:05Z"})
+        alive = run(base)
+    assert _parsed(deleting) == {
+        "memcached_info": [(identity, 1.0)],
+        "memcached_metadata_generation": [(identity, 3.0)],
+        "memcached_deletion_timestamp": [(identity, 1704164645.0)],
+    }
+    assert _parsed(alive) == {
+        "memcached_info": [(identity, 1.0)],
+        "memcached_metadata_generation": [(identity, 3.0)],
+    }
+    assert (
+        "# HELP memcached_deletion_timestamp Time a Memcached was asked to be deleted, in Unix "
+        "seconds (set while finalizers hold it).\n# TYPE memcached_deletion_timestamp gauge\n"
+    ) in deleting
+    if Path(PROMTOOL).exists():
+        for body in (deleting, alive):
+            check = subprocess.run(
+                [PROMTOOL, "check", "metrics"], input=body, capture_output=True, text=True
+            )
+            assert check.returncode == 0 and not check.stdout.strip(), check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("metrics", [ANNOTATIONS_CONFIG, METADATA_FIELDS_CONFIG])
+def test_configured_generated_code_is_ruff_and_mypy_clean(tmp_path: Path, metrics: str) -> None:
     ruff, mypy = shutil.which("ruff"), shutil.which("mypy")
     if ruff is None or mypy is None:
         pytest.skip("ruff or mypy not installed")
-    project = _annotated_project(tmp_path)
+    project = _annotated_project(tmp_path, metrics)
     lint = subprocess.run(
         [
             *(ruff, "check", "--isolated", "--no-cache", "--select", "E,F,W,I,B,UP,SIM,RUF"),

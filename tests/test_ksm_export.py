@@ -210,6 +210,41 @@ def test_ksm_export_of_the_annotations_family(tmp_path: Path) -> None:
             assert ksm_samples(resource, obj) == ours
 
 
+def test_ksm_export_of_the_opt_in_metadata_fields(tmp_path: Path) -> None:
+    data = YAML(typ="rt").load(
+        "kinds:\n  Memcached:\n    include: [metadata.generation, metadata.deletionTimestamp]\n"
+    )
+    plan = plan_of(load(MEMCACHED), PlanOptions(metrics=parse_metrics_config(data, None)))
+    (resource,) = _export(plan)["spec"]["resources"]
+    metrics = {m["name"]: m for m in resource["metrics"]}
+    # Exported as `created` is: a gauge of the field (KSM converts RFC 3339 to Unix seconds).
+    assert metrics["created"]["each"] == {
+        "type": "Gauge",
+        "gauge": {"path": ["metadata", "creationTimestamp"]},
+    }
+    assert metrics["metadata_generation"]["each"] == {
+        "type": "Gauge",
+        "gauge": {"path": ["metadata", "generation"]},
+    }
+    assert metrics["deletion_timestamp"]["each"] == {
+        "type": "Gauge",
+        "gauge": {"path": ["metadata", "deletionTimestamp"]},
+    }
+    assert metrics["deletion_timestamp"]["help"].startswith("Time a Memcached was asked")
+    kind = plan.kinds[0]
+    generator = next(iter(import_generators(tmp_path, plan).values()))
+    for deleting in (True, False):
+        obj = sample_object(kind)
+        assert obj["metadata"]["generation"] == 3
+        if not deleting:
+            del obj["metadata"]["deletionTimestamp"]
+        ours = our_samples(generator.generate(obj))
+        names = {s[0] for s in ours}
+        assert "memcached_metadata_generation" in names
+        assert ("memcached_deletion_timestamp" in names) is deleting
+        assert ksm_samples(resource, obj) == ours
+
+
 def test_export_ksm_cli(tmp_path: Path) -> None:
     out = tmp_path / "ksm.yaml"
     result = CliRunner().invoke(cli, ["export", "ksm", "--crd", str(MEMCACHED), "--out", str(out)])

@@ -204,6 +204,21 @@ def test_config_include_exclude_rename_type_labels_cap() -> None:
             4,
         ),
         ("kinds:\n  Certificate:\n    include: [spec.dnsNames, foo]\n", "must start with", 3),
+        (
+            "kinds:\n  Certificate:\n    include: [metadata.something]\n",
+            "metadata.something is not a metadata field operator-metrics knows",
+            3,
+        ),
+        (
+            "kinds:\n  Certificate:\n    exclude:\n      - metadata.resourceVersion\n",
+            "metadata.resourceVersion is not a metadata field operator-metrics knows",
+            4,
+        ),
+        (
+            "kinds:\n  Certificate:\n    rename: {metadata.generation: certificate_gen}\n",
+            "metadata.generation is not a planned metric of Certificate: include it",
+            3,
+        ),
         ("kinds:\n  Certificate:\n    include:\n      - spec.commonName\n", "string without", 4),
     ],
 )
@@ -252,6 +267,64 @@ def test_config_annotations_allow_list() -> None:
     without = plan_of(load("cert-manager-certificates.yaml"), _options("max_families: 4\n"))
     assert len(without.kinds[0].families) == 4
     assert not [f for f in without.kinds[0].families if f.value == "annotations"]
+
+
+def test_metadata_generation_and_deletion_timestamp_are_opt_in() -> None:
+    default = plan_of(load("cert-manager-certificates.yaml")).kinds[0]
+    sources = {f.source for f in default.families}
+    assert not sources & {"metadata.generation", "metadata.deletionTimestamp"}
+    options = _options("""\
+        max_families: 1
+        kinds:
+          Certificate:
+            include: [metadata.deletionTimestamp, metadata.generation]
+            exclude: [metadata.generation]
+        """)
+    kind = plan_of(load("cert-manager-certificates.yaml"), options).kinds[0]
+    # Included, so planned whatever the cap; the exclude of a metadata path changes nothing.
+    assert [(f.name, f.type, f.value, f.path, f.reason) for f in kind.families[2:4]] == [
+        (
+            "certificate_deletion_timestamp",
+            "gauge",
+            "timestamp",
+            ("metadata", "deletionTimestamp"),
+            "included in config (metadata.deletionTimestamp)",
+        ),
+        (
+            "certificate_metadata_generation",
+            "gauge",
+            "number",
+            ("metadata", "generation"),
+            "included in config (metadata.generation)",
+        ),
+    ]
+    assert kind.families[2].help == (
+        "Time a Certificate was asked to be deleted, in Unix seconds "
+        "(set while finalizers hold it)."
+    )
+    assert kind.families[3].help == (
+        "Sequence number of the desired state of a Certificate (metadata.generation); "
+        "compare with status.observedGeneration."
+    )
+    assert kind.families[3].extra_labels == kind.families[2].extra_labels == ()
+
+
+def test_metadata_fields_rename_and_type_once_included() -> None:
+    options = _options("""\
+        kinds:
+          Certificate:
+            include: [metadata.generation, metadata.deletionTimestamp]
+            rename: {metadata.deletionTimestamp: certificate_deletion_requested}
+            type: {metadata.generation: counter}
+        """)
+    kind = plan_of(load("cert-manager-certificates.yaml"), options).kinds[0]
+    by_source = {f.source: f for f in kind.families}
+    generation = by_source["metadata.generation"]
+    assert (generation.name, generation.type) == (
+        "certificate_metadata_generation_total",
+        "counter",
+    )
+    assert by_source["metadata.deletionTimestamp"].name == "certificate_deletion_requested"
 
 
 def test_annotations_per_kind_list_replaces_the_top_level_one() -> None:
