@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generator: {generators.describe()}", flush=True)
     for size in sizes:
         print(f"-- {size:,} objects", file=sys.stderr, flush=True)
+        first_row = len(rows)
         objs = workload.memcached_objects(size)
         # The workload's own objects stand for the API server's: keep them out of the
         # garbage collector's way, as they would not exist in the measured process.
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += memory.run(size, large_size=max(10, size // 10))
         if "cold" in only:
             rows += cold_start.run(size, quick=args.quick)
-        print(table(rows), file=sys.stderr, flush=True)
+        print(table(rows[first_row:]), file=sys.stderr, flush=True)  # progress: this size
     print()
     print(table(rows))
     print(
