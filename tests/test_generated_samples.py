@@ -161,21 +161,26 @@ def test_generated_code_is_deterministic_and_lint_clean(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout
 
 
+def mypy_strict(mypy: str, package: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`mypy --strict` of a generated package, with none of the user's mypy config."""
+    repo = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        [mypy, "--strict", "--no-incremental", "--config-file", "/dev/null", "-p", package],
+        cwd=cwd,
+        env={"MYPYPATH": str(repo), "PATH": str(Path(mypy).parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_generated_code_is_mypy_strict_clean(tmp_path: Path) -> None:
     mypy = shutil.which("mypy")
     if mypy is None:
         pytest.skip("mypy not installed")
     plan = plan_of(load("keda-scaledobjects.yaml") + load("cert-manager-certificates.yaml"))
     package = render_package(tmp_path, plan)
-    repo = Path(__file__).resolve().parent.parent
-    result = subprocess.run(
-        [mypy, "--strict", "--no-incremental", "--config-file", "/dev/null", "-p", package],
-        cwd=tmp_path,
-        env={"MYPYPATH": str(repo), "PATH": str(Path(mypy).parent)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = mypy_strict(mypy, package, tmp_path)
     assert result.returncode == 0, result.stdout
 
 
@@ -346,13 +351,5 @@ def test_configured_generated_code_is_ruff_and_mypy_clean(tmp_path: Path, metric
         check=False,
     )
     assert lint.returncode == 0, lint.stdout
-    repo = Path(__file__).resolve().parent.parent
-    typed = subprocess.run(
-        [mypy, "--strict", "--no-incremental", "--config-file", "/dev/null", "-p", "pkg.metrics"],
-        cwd=project,
-        env={"MYPYPATH": str(repo), "PATH": str(Path(mypy).parent)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    typed = mypy_strict(mypy, "pkg.metrics", project)
     assert typed.returncode == 0, typed.stdout
