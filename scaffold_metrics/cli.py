@@ -19,9 +19,11 @@ from .config import (
     DEFAULT_MAIN,
     DEFAULT_PACKAGE,
     DEFAULT_PORT,
+    OUTSIDE_HINT,
     ProjectConfig,
     config_path,
     load_config,
+    paths_outside,
     render_config,
 )
 from .errors import EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
@@ -218,6 +220,12 @@ def init(
         ),
         extra=previous.extra if previous else {},
     )
+    flags = {"package": "--package", "main": "--main", "service": "--service"}
+    flags.update(rbac="--rbac", service_monitor="--service-monitor")
+    for key, value in paths_outside(config, root):
+        raise UsageError(
+            f"{flags[key]} path {value!r} is outside the project {root}", hint=OUTSIDE_HINT
+        )
     config_file = RenderedFile(
         CONFIG_FILE, render_config(config, existing_text).encode("utf-8"), "manifest"
     )

@@ -17,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import InputError
+from .project_paths import is_inside
 
 CONFIG_FILE = ".operator-metrics.yaml"
 CONFIG_VERSION = 1
@@ -66,6 +67,13 @@ _KNOWN_KEYS = {
 }
 # Sections read by later pipeline stages (metric selection); kept as they are.
 _SECTION_KEYS = {"metrics"}
+# Keys naming files (or, for `package`, a directory) that generation writes: each must stay
+# inside the project. `crds` are only read, so they may point anywhere.
+WRITTEN_PATH_KEYS = ("package", "main", "service", "rbac", "service_monitor")
+OUTSIDE_HINT = (
+    "paths the tool writes are relative to the project and must stay inside it "
+    "(no `..`, absolute paths or symlinks leading out)"
+)
 
 
 def config_path(root: Path) -> Path:
@@ -91,7 +99,22 @@ def load_config(root: Path) -> ProjectConfig:
         raise InputError(f"cannot read config ({exc})", path) from exc
     if not isinstance(data, Mapping):
         raise InputError("config is not a mapping", path, 1)
-    return _parse(data, path)
+    config = _parse(data, path)
+    for key, value in paths_outside(config, root):
+        raise InputError(
+            f"`{key}` {value!r} is outside the project", path, _line(data, key), hint=OUTSIDE_HINT
+        )
+    return config
+
+
+def paths_outside(config: ProjectConfig, root: Path) -> list[tuple[str, str]]:
+    """(key, path) of every path `config` would write that resolves outside `root`."""
+    found = []
+    for key in WRITTEN_PATH_KEYS:
+        value = getattr(config, key)
+        if value is not None and not is_inside(root, value):
+            found.append((key, value))
+    return found
 
 
 def _line(data: Any, key: str) -> int | None:
