@@ -18,6 +18,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import InputError
 from .project_paths import is_inside
+from .yamldocs import check_bounds
 
 CONFIG_FILE = ".operator-metrics.yaml"
 CONFIG_VERSION = 1
@@ -91,7 +92,9 @@ def load_config(root: Path) -> ProjectConfig:
             hint="run `operator-metrics init --crd CRD.yaml` first",
         )
     try:
-        data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        check_bounds(text, path)
+        data = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
         raise InputError("config is not valid YAML", path, line) from exc

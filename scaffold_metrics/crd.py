@@ -17,12 +17,16 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import InputError
-from .yamldocs import YamlDocument, split_documents
+from .yamldocs import MAX_DOCUMENTS, YamlDocument, check_bounds, split_documents
 
 CRD_API_VERSIONS = ("apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _YAML_SUFFIXES = (".yaml", ".yml")
+# Kubernetes' own bounds (apiextensions validation): names, plural, singular, kind and
+# version names are DNS-1035 labels (63 characters), the group a DNS subdomain (253).
+MAX_LABEL_LENGTH = 63
+MAX_SUBDOMAIN_LENGTH = 253
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,10 @@ def _read_text(file: Path) -> str:
 
 
 def _parse_yaml(doc: YamlDocument, file: Path, typ: str) -> Any:
-    """Parse one document; syntax errors carry the file's line, not the document's."""
+    """Parse one document (once it is known to be of bounded depth and size); syntax errors
+    carry the file's line, not the document's."""
     try:
+        check_bounds(doc.text, file, doc.line)
         return YAML(typ=typ).load(doc.text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -188,7 +194,15 @@ class _LineFinder:
 def _load_file(file: Path, notes: list[str]) -> Iterator[Crd]:
     """CRDs of one file. Documents are read by the fast safe loader; one that fails validation
     is read again in round-trip mode so the error names the exact line of the offending key."""
-    for doc in split_documents(_read_text(file)):
+    documents = split_documents(_read_text(file))
+    if len(documents) > MAX_DOCUMENTS:
+        raise InputError(
+            f"more than {MAX_DOCUMENTS:,} YAML documents in one file",
+            file,
+            documents[MAX_DOCUMENTS].line,
+            hint="split the file",
+        )
+    for doc in documents:
         if not doc.has_content:
             continue
         data = _parse_yaml(doc, file, "safe")
@@ -247,10 +261,18 @@ def _require_name(
     what: str,
     pattern: re.Pattern[str] | None,
     lines: _LineFinder,
+    max_length: int = MAX_LABEL_LENGTH,
 ) -> str:
     value = parent.get(key)
     if not isinstance(value, str) or not value:
         raise InputError(f"CRD has no {what}", file, lines(parent, key))
+    if len(value) > max_length:
+        raise InputError(
+            f"{what} is {len(value):,} characters long, more than Kubernetes allows "
+            f"({max_length})",
+            file,
+            lines(parent, key),
+        )
     if pattern is not None and not pattern.match(value):
         raise InputError(
             f"invalid {what} {value!r}",
@@ -265,7 +287,9 @@ def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFi
     line = lines.document_line
     spec = _require_map(doc, "spec", file, "spec", lines)
     names = _require_map(spec, "names", file, "spec.names", lines)
-    group = _require_name(spec, "group", file, "spec.group", _DNS_SUBDOMAIN, lines)
+    group = _require_name(
+        spec, "group", file, "spec.group", _DNS_SUBDOMAIN, lines, MAX_SUBDOMAIN_LENGTH
+    )
     plural = _require_name(names, "plural", file, "spec.names.plural", _DNS_LABEL, lines)
     kind = _require_name(names, "kind", file, "spec.names.kind", None, lines)
     singular = names.get("singular") or kind.lower()
