@@ -16,6 +16,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from .crd_schema import check_schema
 from .errors import InputError
 from .yamldocs import MAX_DOCUMENTS, YamlDocument, check_bounds, split_documents
 
@@ -292,9 +293,15 @@ def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFi
     )
     plural = _require_name(names, "plural", file, "spec.names.plural", _DNS_LABEL, lines)
     kind = _require_name(names, "kind", file, "spec.names.kind", None, lines)
-    singular = names.get("singular") or kind.lower()
+    singular = kind.lower()
+    if names.get("singular") is not None:
+        singular = _require_name(names, "singular", file, "spec.names.singular", _DNS_LABEL, lines)
+    if names.get("listKind") is not None:
+        _require_name(names, "listKind", file, "spec.names.listKind", None, lines)
+    for key in ("shortNames", "categories"):
+        _check_strings(names, key, file, f"spec.names.{key}", lines)
     scope = spec.get("scope", "Namespaced")
-    if scope not in ("Namespaced", "Cluster"):
+    if not isinstance(scope, str) or scope not in ("Namespaced", "Cluster"):
         raise InputError(
             f"invalid spec.scope {scope!r}",
             file,
@@ -303,9 +310,15 @@ def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFi
         )
     versions = _parse_versions(spec, file, v1beta1, lines)
     metadata = doc.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InputError("CRD metadata is not a mapping", file, lines(doc, "metadata"))
+    name = f"{plural}.{group}"
+    if metadata is not None and metadata.get("name") is not None:
+        name = _require_name(
+            metadata, "name", file, "metadata.name", _DNS_SUBDOMAIN, lines, MAX_SUBDOMAIN_LENGTH
+        )
     return Crd(
-        name=str(name or f"{plural}.{group}"),
+        name=name,
         group=group,
         kind=kind,
         plural=plural,
@@ -320,12 +333,11 @@ def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFi
 def _parse_versions(
     spec: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFinder
 ) -> tuple[CrdVersion, ...]:
-    shared_schema = _schema_of(spec.get("validation")) if v1beta1 else None
-    shared_columns = (
-        _printer_columns(spec.get("additionalPrinterColumns"), file, lines) if v1beta1 else ()
-    )
+    shared_schema = _schema_of(spec, "validation", file, lines) if v1beta1 else None
+    shared_columns = _printer_columns(spec, file, lines) if v1beta1 else ()
     raw_versions = spec.get("versions")
-    if raw_versions is None and v1beta1 and isinstance(spec.get("version"), str):
+    if raw_versions is None and v1beta1 and spec.get("version") is not None:
+        _require_name(spec, "version", file, "spec.version", _DNS_LABEL, lines)
         raw_versions = [{"name": spec["version"], "served": True, "storage": True}]
     if not isinstance(raw_versions, Sequence) or isinstance(raw_versions, str) or not raw_versions:
         raise InputError(
@@ -339,48 +351,92 @@ def _parse_versions(
         if not isinstance(raw, Mapping):
             raise InputError("CRD version is not a mapping", file, lines(spec, "versions"))
         name = _require_name(raw, "name", file, "version name", _DNS_LABEL, lines)
-        schema = _schema_of(raw.get("schema")) or shared_schema
-        columns = (
-            _printer_columns(raw.get("additionalPrinterColumns"), file, lines) or shared_columns
-        )
+        for flag in ("served", "storage", "deprecated"):
+            if flag in raw and not isinstance(raw[flag], bool):
+                raise InputError(
+                    f"version {name}: `{flag}` must be true or false, not {raw[flag]!r}",
+                    file,
+                    lines(raw, flag),
+                    hint="Kubernetes refuses this CRD too; write the boolean unquoted",
+                )
+        schema = _schema_of(raw, "schema", file, lines) or shared_schema
+        columns = _printer_columns(raw, file, lines) or shared_columns
         versions.append(
             CrdVersion(
                 name=name,
-                served=bool(raw.get("served", True)),
-                storage=bool(raw.get("storage", len(raw_versions) == 1)),
+                served=raw.get("served", True),
+                storage=raw.get("storage", len(raw_versions) == 1),
                 schema=schema,
                 printer_columns=columns,
-                deprecated=bool(raw.get("deprecated", False)),
+                deprecated=raw.get("deprecated", False),
             )
         )
     return tuple(versions)
 
 
-def _schema_of(holder: Any) -> Mapping[str, Any] | None:
-    if isinstance(holder, Mapping):
-        schema = holder.get("openAPIV3Schema")
-        if isinstance(schema, Mapping):
-            return schema
-    return None
+def _schema_of(
+    parent: Mapping[str, Any], key: str, file: Path, lines: _LineFinder
+) -> Mapping[str, Any] | None:
+    """`parent[key].openAPIV3Schema`, type-checked (see `crd_schema`); None when absent."""
+    holder = parent.get(key)
+    if holder is None:
+        return None
+    if not isinstance(holder, Mapping):
+        raise InputError(f"`{key}` must be a mapping", file, lines(parent, key))
+    schema = holder.get("openAPIV3Schema")
+    if schema is None:
+        return None
+    if not isinstance(schema, Mapping):
+        raise InputError(
+            "openAPIV3Schema must be a mapping", file, lines(holder, "openAPIV3Schema")
+        )
+    check_schema(schema, file, lines)
+    return schema
 
 
-def _printer_columns(raw: Any, file: Path, lines: _LineFinder) -> tuple[PrinterColumn, ...]:
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
+def _check_strings(
+    parent: Mapping[str, Any], key: str, file: Path, what: str, lines: _LineFinder
+) -> None:
+    value = parent.get(key)
+    if value is None:
+        return
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise InputError(f"{what} must be a list of strings", file, lines(parent, key))
+    if not all(isinstance(v, str) for v in value):
+        raise InputError(f"{what} must be a list of strings", file, lines(parent, key))
+
+
+def _printer_columns(
+    parent: Mapping[str, Any], file: Path, lines: _LineFinder
+) -> tuple[PrinterColumn, ...]:
+    raw = parent.get("additionalPrinterColumns")
+    if raw is None:
         return ()
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise InputError(
+            "additionalPrinterColumns must be a list",
+            file,
+            lines(parent, "additionalPrinterColumns"),
+        )
     columns = []
     for item in raw:
         if not isinstance(item, Mapping):
-            continue
+            raise InputError(
+                "printer column is not a mapping", file, lines(parent, "additionalPrinterColumns")
+            )
         path = item.get("jsonPath", item.get("JSONPath"))
         name = item.get("name")
         if not isinstance(path, str) or not isinstance(name, str):
             raise InputError("printer column without name or jsonPath", file, lines(item))
+        for key in ("type", "description"):
+            if key in item and not isinstance(item[key], str):
+                raise InputError(f"printer column {key} must be a string", file, lines(item, key))
         columns.append(
             PrinterColumn(
                 name=name,
                 json_path=path,
-                type=str(item.get("type", "string")),
-                description=str(item.get("description", "")),
+                type=item.get("type", "string"),
+                description=item.get("description", ""),
             )
         )
     return tuple(columns)
