@@ -23,8 +23,8 @@ from .config import (
     ProjectConfig,
     config_path,
     load_config,
-    paths_outside,
     render_config,
+    unwritable_paths,
 )
 from .errors import EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
 from .explain import build_plan, explanation_json, explanation_table, plan_inputs
@@ -222,10 +222,8 @@ def init(
     )
     flags = {"package": "--package", "main": "--main", "service": "--service"}
     flags.update(rbac="--rbac", service_monitor="--service-monitor")
-    for key, value in paths_outside(config, root):
-        raise UsageError(
-            f"{flags[key]} path {value!r} is outside the project {root}", hint=OUTSIDE_HINT
-        )
+    for key, value, problem in unwritable_paths(config, root):
+        raise UsageError(f"{flags[key]} path {value[:200]!r} {problem}", root, hint=OUTSIDE_HINT)
     config_file = RenderedFile(
         CONFIG_FILE, render_config(config, existing_text).encode("utf-8"), "manifest"
     )

@@ -17,7 +17,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import InputError
-from .project_paths import is_inside
+from .project_paths import path_problem
 from .yamldocs import check_bounds
 
 CONFIG_FILE = ".operator-metrics.yaml"
@@ -103,20 +103,22 @@ def load_config(root: Path) -> ProjectConfig:
     if not isinstance(data, Mapping):
         raise InputError("config is not a mapping", path, 1)
     config = _parse(data, path)
-    for key, value in paths_outside(config, root):
+    for key, value, problem in unwritable_paths(config, root):
         raise InputError(
-            f"`{key}` {value!r} is outside the project", path, _line(data, key), hint=OUTSIDE_HINT
+            f"`{key}` {value[:200]!r} {problem}", path, _line(data, key), hint=OUTSIDE_HINT
         )
     return config
 
 
-def paths_outside(config: ProjectConfig, root: Path) -> list[tuple[str, str]]:
-    """(key, path) of every path `config` would write that resolves outside `root`."""
+def unwritable_paths(config: ProjectConfig, root: Path) -> list[tuple[str, str, str]]:
+    """(key, path, problem) of every path `config` would write that resolves outside `root`
+    (or that no filesystem can hold)."""
     found = []
     for key in WRITTEN_PATH_KEYS:
         value = getattr(config, key)
-        if value is not None and not is_inside(root, value):
-            found.append((key, value))
+        problem = path_problem(root, value) if value is not None else None
+        if problem is not None:
+            found.append((key, value, problem))
     return found
 
 

@@ -1,4 +1,4 @@
-"""Whether a path the tool would write stays inside the operator's project.
+"""Whether a path the tool would write stays inside the operator's project (and can exist).
 
 A committed config file (or a symlinked `pkg/` or `deploy/`) is input like any other: it must
 not be able to make `generate` write, or remove, a file outside the repository it runs in. The
@@ -8,7 +8,11 @@ path, nor a symlinked directory on the way can lead out.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePath
+
+# The longest file name (one path component) common filesystems hold, in bytes.
+NAME_MAX = 255
 
 
 def resolved_target(root: Path, path: str | PurePath) -> Path | None:
@@ -22,6 +26,11 @@ def resolved_target(root: Path, path: str | PurePath) -> Path | None:
     return target if base in target.parents else None
 
 
-def is_inside(root: Path, path: str | PurePath) -> bool:
-    """True when writing `root / path` writes inside `root`, whatever symlinks lie on the way."""
-    return resolved_target(root, path) is not None
+def path_problem(root: Path, path: str | PurePath) -> str | None:
+    """Why the tool cannot write `root / path` (None when it can): a name too long for the
+    filesystem, or a location outside `root`, whatever symlinks lie on the way."""
+    if any(len(os.fsencode(part)) > NAME_MAX for part in PurePath(path).parts):
+        return f"has a name longer than {NAME_MAX} bytes"
+    if resolved_target(root, path) is None:
+        return "is outside the project"
+    return None

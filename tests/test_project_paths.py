@@ -174,3 +174,13 @@ def test_symlink_inside_the_project_is_still_written(project: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert rbac.read_text() != "stale\n"
     assert (project / "deploy").is_symlink()
+
+
+def test_config_path_too_long_for_the_filesystem_is_refused(project: Path) -> None:
+    line = set_config_key(project, "main", "m" * 300 + ".py")
+    before = everything(project.parent)
+    result = run_cli("generate", "--project", project)
+    assert result.exit_code == 2, result.stderr
+    assert "longer than 255 bytes" in result.stderr
+    assert f".operator-metrics.yaml:{line}" in result.stderr
+    assert everything(project.parent) == before
