@@ -232,18 +232,26 @@ def _document_crd(
     api_version = data.get("apiVersion")
     if kind != "CustomResourceDefinition":
         notes.append(
-            f"note: skipping {kind or 'a document without kind'} "
-            f"({api_version or 'no apiVersion'}): not a CRD: {file}:{line}"
+            f"note: skipping {_shown(kind, quote=False) if kind else 'a document without kind'} "
+            f"({_shown(api_version, quote=False) if api_version else 'no apiVersion'}): "
+            f"not a CRD: {file}:{line}"
         )
         return None
     if api_version not in CRD_API_VERSIONS:
         raise InputError(
-            f"unknown CRD apiVersion {api_version!r}",
+            f"unknown CRD apiVersion {_shown(api_version)}",
             file,
             lines(data, "apiVersion"),
             hint="use apiextensions.k8s.io/v1 (or the old v1beta1)",
         )
     return _parse_crd(data, file, api_version == "apiextensions.k8s.io/v1beta1", lines)
+
+
+def _shown(value: Any, quote: bool = True, limit: int = 80) -> str:
+    """A value as an error message shows it: its repr (or text), cut to `limit` characters so
+    that a hostile document cannot flood the terminal."""
+    text = repr(value) if quote or not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _require_map(
@@ -303,7 +311,7 @@ def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFi
     scope = spec.get("scope", "Namespaced")
     if not isinstance(scope, str) or scope not in ("Namespaced", "Cluster"):
         raise InputError(
-            f"invalid spec.scope {scope!r}",
+            f"invalid spec.scope {_shown(scope)}",
             file,
             lines(spec, "scope"),
             hint="scope is Namespaced or Cluster",
@@ -354,7 +362,7 @@ def _parse_versions(
         for flag in ("served", "storage", "deprecated"):
             if flag in raw and not isinstance(raw[flag], bool):
                 raise InputError(
-                    f"version {name}: `{flag}` must be true or false, not {raw[flag]!r}",
+                    f"version {name}: `{flag}` must be true or false, not {_shown(raw[flag])}",
                     file,
                     lines(raw, flag),
                     hint="Kubernetes refuses this CRD too; write the boolean unquoted",

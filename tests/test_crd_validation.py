@@ -169,3 +169,13 @@ def test_object_with_too_many_properties_is_refused(tmp_path: Path) -> None:
     result = run_cli("init", "--crd", tmp_path / "crd.yaml", "--out", tmp_path / "op")
     assert result.exit_code == 2
     assert f"more than {MAX_PROPERTIES:,}" in result.stderr
+
+
+def test_an_invalid_value_is_shown_cut_short(tmp_path: Path) -> None:
+    """A hostile value cannot flood the terminal through an error message."""
+    huge = "[" + ", ".join(["Namespaced"] * 10_000) + "]"
+    (tmp_path / "crd.yaml").write_text(BASE.replace("  scope: Namespaced", f"  scope: {huge}"))
+    result = run_cli("init", "--crd", tmp_path / "crd.yaml", "--out", tmp_path / "op")
+    assert result.exit_code == 2
+    assert "invalid spec.scope ['Namespaced'" in result.stderr
+    assert len(result.stderr) < 500
