@@ -19,10 +19,12 @@ from .config import (
     DEFAULT_MAIN,
     DEFAULT_PACKAGE,
     DEFAULT_PORT,
+    OUTSIDE_HINT,
     ProjectConfig,
     config_path,
     load_config,
     render_config,
+    unwritable_paths,
 )
 from .errors import EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
 from .explain import build_plan, explanation_json, explanation_table, plan_inputs
@@ -218,6 +220,10 @@ def init(
         ),
         extra=previous.extra if previous else {},
     )
+    flags = {"package": "--package", "main": "--main", "service": "--service"}
+    flags.update(rbac="--rbac", service_monitor="--service-monitor")
+    for key, value, problem in unwritable_paths(config, root):
+        raise UsageError(f"{flags[key]} path {value[:200]!r} {problem}", root, hint=OUTSIDE_HINT)
     config_file = RenderedFile(
         CONFIG_FILE, render_config(config, existing_text).encode("utf-8"), "manifest"
     )

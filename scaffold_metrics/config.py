@@ -17,6 +17,8 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import InputError
+from .project_paths import path_problem
+from .yamldocs import check_bounds
 
 CONFIG_FILE = ".operator-metrics.yaml"
 CONFIG_VERSION = 1
@@ -66,6 +68,13 @@ _KNOWN_KEYS = {
 }
 # Sections read by later pipeline stages (metric selection); kept as they are.
 _SECTION_KEYS = {"metrics"}
+# Keys naming files (or, for `package`, a directory) that generation writes: each must stay
+# inside the project. `crds` are only read, so they may point anywhere.
+WRITTEN_PATH_KEYS = ("package", "main", "service", "rbac", "service_monitor")
+OUTSIDE_HINT = (
+    "paths the tool writes are relative to the project and must stay inside it "
+    "(no `..`, absolute paths or symlinks leading out)"
+)
 
 
 def config_path(root: Path) -> Path:
@@ -83,7 +92,9 @@ def load_config(root: Path) -> ProjectConfig:
             hint="run `operator-metrics init --crd CRD.yaml` first",
         )
     try:
-        data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        check_bounds(text, path)
+        data = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
         raise InputError("config is not valid YAML", path, line) from exc
@@ -91,7 +102,24 @@ def load_config(root: Path) -> ProjectConfig:
         raise InputError(f"cannot read config ({exc})", path) from exc
     if not isinstance(data, Mapping):
         raise InputError("config is not a mapping", path, 1)
-    return _parse(data, path)
+    config = _parse(data, path)
+    for key, value, problem in unwritable_paths(config, root):
+        raise InputError(
+            f"`{key}` {value[:200]!r} {problem}", path, _line(data, key), hint=OUTSIDE_HINT
+        )
+    return config
+
+
+def unwritable_paths(config: ProjectConfig, root: Path) -> list[tuple[str, str, str]]:
+    """(key, path, problem) of every path `config` would write that resolves outside `root`
+    (or that no filesystem can hold)."""
+    found = []
+    for key in WRITTEN_PATH_KEYS:
+        value = getattr(config, key)
+        problem = path_problem(root, value) if value is not None else None
+        if problem is not None:
+            found.append((key, value, problem))
+    return found
 
 
 def _line(data: Any, key: str) -> int | None:

@@ -16,13 +16,18 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from .crd_schema import check_schema
 from .errors import InputError
-from .yamldocs import YamlDocument, split_documents
+from .yamldocs import MAX_DOCUMENTS, YamlDocument, check_bounds, split_documents
 
 CRD_API_VERSIONS = ("apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _YAML_SUFFIXES = (".yaml", ".yml")
+# Kubernetes' own bounds (apiextensions validation): names, plural, singular, kind and
+# version names are DNS-1035 labels (63 characters), the group a DNS subdomain (253).
+MAX_LABEL_LENGTH = 63
+MAX_SUBDOMAIN_LENGTH = 253
 
 
 @dataclass(frozen=True)
@@ -154,8 +159,10 @@ def _read_text(file: Path) -> str:
 
 
 def _parse_yaml(doc: YamlDocument, file: Path, typ: str) -> Any:
-    """Parse one document; syntax errors carry the file's line, not the document's."""
+    """Parse one document (once it is known to be of bounded depth and size); syntax errors
+    carry the file's line, not the document's."""
     try:
+        check_bounds(doc.text, file, doc.line)
         return YAML(typ=typ).load(doc.text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -188,7 +195,15 @@ class _LineFinder:
 def _load_file(file: Path, notes: list[str]) -> Iterator[Crd]:
     """CRDs of one file. Documents are read by the fast safe loader; one that fails validation
     is read again in round-trip mode so the error names the exact line of the offending key."""
-    for doc in split_documents(_read_text(file)):
+    documents = split_documents(_read_text(file))
+    if len(documents) > MAX_DOCUMENTS:
+        raise InputError(
+            f"more than {MAX_DOCUMENTS:,} YAML documents in one file",
+            file,
+            documents[MAX_DOCUMENTS].line,
+            hint="split the file",
+        )
+    for doc in documents:
         if not doc.has_content:
             continue
         data = _parse_yaml(doc, file, "safe")
@@ -217,18 +232,26 @@ def _document_crd(
     api_version = data.get("apiVersion")
     if kind != "CustomResourceDefinition":
         notes.append(
-            f"note: skipping {kind or 'a document without kind'} "
-            f"({api_version or 'no apiVersion'}): not a CRD: {file}:{line}"
+            f"note: skipping {_shown(kind, quote=False) if kind else 'a document without kind'} "
+            f"({_shown(api_version, quote=False) if api_version else 'no apiVersion'}): "
+            f"not a CRD: {file}:{line}"
         )
         return None
     if api_version not in CRD_API_VERSIONS:
         raise InputError(
-            f"unknown CRD apiVersion {api_version!r}",
+            f"unknown CRD apiVersion {_shown(api_version)}",
             file,
             lines(data, "apiVersion"),
             hint="use apiextensions.k8s.io/v1 (or the old v1beta1)",
         )
     return _parse_crd(data, file, api_version == "apiextensions.k8s.io/v1beta1", lines)
+
+
+def _shown(value: Any, quote: bool = True, limit: int = 80) -> str:
+    """A value as an error message shows it: its repr (or text), cut to `limit` characters so
+    that a hostile document cannot flood the terminal."""
+    text = repr(value) if quote or not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _require_map(
@@ -247,10 +270,18 @@ def _require_name(
     what: str,
     pattern: re.Pattern[str] | None,
     lines: _LineFinder,
+    max_length: int = MAX_LABEL_LENGTH,
 ) -> str:
     value = parent.get(key)
     if not isinstance(value, str) or not value:
         raise InputError(f"CRD has no {what}", file, lines(parent, key))
+    if len(value) > max_length:
+        raise InputError(
+            f"{what} is {len(value):,} characters long, more than Kubernetes allows "
+            f"({max_length})",
+            file,
+            lines(parent, key),
+        )
     if pattern is not None and not pattern.match(value):
         raise InputError(
             f"invalid {what} {value!r}",
@@ -265,23 +296,37 @@ def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFi
     line = lines.document_line
     spec = _require_map(doc, "spec", file, "spec", lines)
     names = _require_map(spec, "names", file, "spec.names", lines)
-    group = _require_name(spec, "group", file, "spec.group", _DNS_SUBDOMAIN, lines)
+    group = _require_name(
+        spec, "group", file, "spec.group", _DNS_SUBDOMAIN, lines, MAX_SUBDOMAIN_LENGTH
+    )
     plural = _require_name(names, "plural", file, "spec.names.plural", _DNS_LABEL, lines)
     kind = _require_name(names, "kind", file, "spec.names.kind", None, lines)
-    singular = names.get("singular") or kind.lower()
+    singular = kind.lower()
+    if names.get("singular") is not None:
+        singular = _require_name(names, "singular", file, "spec.names.singular", _DNS_LABEL, lines)
+    if names.get("listKind") is not None:
+        _require_name(names, "listKind", file, "spec.names.listKind", None, lines)
+    for key in ("shortNames", "categories"):
+        _check_strings(names, key, file, f"spec.names.{key}", lines)
     scope = spec.get("scope", "Namespaced")
-    if scope not in ("Namespaced", "Cluster"):
+    if not isinstance(scope, str) or scope not in ("Namespaced", "Cluster"):
         raise InputError(
-            f"invalid spec.scope {scope!r}",
+            f"invalid spec.scope {_shown(scope)}",
             file,
             lines(spec, "scope"),
             hint="scope is Namespaced or Cluster",
         )
     versions = _parse_versions(spec, file, v1beta1, lines)
     metadata = doc.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InputError("CRD metadata is not a mapping", file, lines(doc, "metadata"))
+    name = f"{plural}.{group}"
+    if metadata is not None and metadata.get("name") is not None:
+        name = _require_name(
+            metadata, "name", file, "metadata.name", _DNS_SUBDOMAIN, lines, MAX_SUBDOMAIN_LENGTH
+        )
     return Crd(
-        name=str(name or f"{plural}.{group}"),
+        name=name,
         group=group,
         kind=kind,
         plural=plural,
@@ -296,12 +341,11 @@ def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFi
 def _parse_versions(
     spec: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFinder
 ) -> tuple[CrdVersion, ...]:
-    shared_schema = _schema_of(spec.get("validation")) if v1beta1 else None
-    shared_columns = (
-        _printer_columns(spec.get("additionalPrinterColumns"), file, lines) if v1beta1 else ()
-    )
+    shared_schema = _schema_of(spec, "validation", file, lines) if v1beta1 else None
+    shared_columns = _printer_columns(spec, file, lines) if v1beta1 else ()
     raw_versions = spec.get("versions")
-    if raw_versions is None and v1beta1 and isinstance(spec.get("version"), str):
+    if raw_versions is None and v1beta1 and spec.get("version") is not None:
+        _require_name(spec, "version", file, "spec.version", _DNS_LABEL, lines)
         raw_versions = [{"name": spec["version"], "served": True, "storage": True}]
     if not isinstance(raw_versions, Sequence) or isinstance(raw_versions, str) or not raw_versions:
         raise InputError(
@@ -315,48 +359,92 @@ def _parse_versions(
         if not isinstance(raw, Mapping):
             raise InputError("CRD version is not a mapping", file, lines(spec, "versions"))
         name = _require_name(raw, "name", file, "version name", _DNS_LABEL, lines)
-        schema = _schema_of(raw.get("schema")) or shared_schema
-        columns = (
-            _printer_columns(raw.get("additionalPrinterColumns"), file, lines) or shared_columns
-        )
+        for flag in ("served", "storage", "deprecated"):
+            if flag in raw and not isinstance(raw[flag], bool):
+                raise InputError(
+                    f"version {name}: `{flag}` must be true or false, not {_shown(raw[flag])}",
+                    file,
+                    lines(raw, flag),
+                    hint="Kubernetes refuses this CRD too; write the boolean unquoted",
+                )
+        schema = _schema_of(raw, "schema", file, lines) or shared_schema
+        columns = _printer_columns(raw, file, lines) or shared_columns
         versions.append(
             CrdVersion(
                 name=name,
-                served=bool(raw.get("served", True)),
-                storage=bool(raw.get("storage", len(raw_versions) == 1)),
+                served=raw.get("served", True),
+                storage=raw.get("storage", len(raw_versions) == 1),
                 schema=schema,
                 printer_columns=columns,
-                deprecated=bool(raw.get("deprecated", False)),
+                deprecated=raw.get("deprecated", False),
             )
         )
     return tuple(versions)
 
 
-def _schema_of(holder: Any) -> Mapping[str, Any] | None:
-    if isinstance(holder, Mapping):
-        schema = holder.get("openAPIV3Schema")
-        if isinstance(schema, Mapping):
-            return schema
-    return None
+def _schema_of(
+    parent: Mapping[str, Any], key: str, file: Path, lines: _LineFinder
+) -> Mapping[str, Any] | None:
+    """`parent[key].openAPIV3Schema`, type-checked (see `crd_schema`); None when absent."""
+    holder = parent.get(key)
+    if holder is None:
+        return None
+    if not isinstance(holder, Mapping):
+        raise InputError(f"`{key}` must be a mapping", file, lines(parent, key))
+    schema = holder.get("openAPIV3Schema")
+    if schema is None:
+        return None
+    if not isinstance(schema, Mapping):
+        raise InputError(
+            "openAPIV3Schema must be a mapping", file, lines(holder, "openAPIV3Schema")
+        )
+    check_schema(schema, file, lines)
+    return schema
 
 
-def _printer_columns(raw: Any, file: Path, lines: _LineFinder) -> tuple[PrinterColumn, ...]:
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
+def _check_strings(
+    parent: Mapping[str, Any], key: str, file: Path, what: str, lines: _LineFinder
+) -> None:
+    value = parent.get(key)
+    if value is None:
+        return
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise InputError(f"{what} must be a list of strings", file, lines(parent, key))
+    if not all(isinstance(v, str) for v in value):
+        raise InputError(f"{what} must be a list of strings", file, lines(parent, key))
+
+
+def _printer_columns(
+    parent: Mapping[str, Any], file: Path, lines: _LineFinder
+) -> tuple[PrinterColumn, ...]:
+    raw = parent.get("additionalPrinterColumns")
+    if raw is None:
         return ()
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise InputError(
+            "additionalPrinterColumns must be a list",
+            file,
+            lines(parent, "additionalPrinterColumns"),
+        )
     columns = []
     for item in raw:
         if not isinstance(item, Mapping):
-            continue
+            raise InputError(
+                "printer column is not a mapping", file, lines(parent, "additionalPrinterColumns")
+            )
         path = item.get("jsonPath", item.get("JSONPath"))
         name = item.get("name")
         if not isinstance(path, str) or not isinstance(name, str):
             raise InputError("printer column without name or jsonPath", file, lines(item))
+        for key in ("type", "description"):
+            if key in item and not isinstance(item[key], str):
+                raise InputError(f"printer column {key} must be a string", file, lines(item, key))
         columns.append(
             PrinterColumn(
                 name=name,
                 json_path=path,
-                type=str(item.get("type", "string")),
-                description=str(item.get("description", "")),
+                type=item.get("type", "string"),
+                description=item.get("description", ""),
             )
         )
     return tuple(columns)

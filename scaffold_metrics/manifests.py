@@ -20,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from .errors import InputError
-from .yamldocs import YamlDocument, split_documents
+from .yamldocs import YamlDocument, check_bounds, split_documents
 
 METRICS_PORT_NAME = "cr-metrics"
 MANIFEST_DIRS = ("deploy", "config")
@@ -80,6 +80,7 @@ def guess_indentation(text: str) -> tuple[int, int, int]:
 
 def _load_document(doc: YamlDocument, file: Path) -> Any:
     try:
+        check_bounds(doc.text, file, doc.line)
         return _round_trip_yaml(doc.text).load(doc.text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

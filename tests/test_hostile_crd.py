@@ -9,8 +9,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from scaffold_helpers import imported_package, run_cli
 
 PAYLOAD = "\"\"\"\nimport pathlib; pathlib.Path('PWNED').write_text('x')\n'''\n# \\"
+# A kind has at most 63 characters (as Kubernetes bounds it): the same attack, shorter.
+KIND_PAYLOAD = "\"\"\"\nopen('PWNED','w')\n'''\n# \\"
 
-HOSTILE_KIND = json.dumps("Evil" + PAYLOAD)
+HOSTILE_KIND = json.dumps("Evil" + KIND_PAYLOAD)
 HOSTILE_DESCRIPTION = json.dumps("Evil." + PAYLOAD + "\nmemcached_info 42")
 HOSTILE_CRD = f"""\
 apiVersion: apiextensions.k8s.io/v1
@@ -42,7 +44,7 @@ def test_hostile_kind_is_data_not_code(tmp_path: Path) -> None:
         compile(path.read_text(), str(path), "exec")
     with imported_package(tmp_path) as package:
         (generator_class,) = package.GENERATORS
-        assert generator_class.kind == "Evil" + PAYLOAD
+        assert generator_class.kind == "Evil" + KIND_PAYLOAD
         lines = "".join(
             s.render() for s in generator_class().generate({"metadata": {"name": 'a"}\n x 1'}})
         )
