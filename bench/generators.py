@@ -8,6 +8,7 @@ run.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 import tempfile
@@ -18,7 +19,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "memcached-operator"
 PROMETHEUS_CRD = ROOT / "tests" / "data" / "crds" / "prometheus-operator-prometheuses.yaml"
-SCRATCH = Path(tempfile.gettempdir()) / "operator-metrics-bench"
+# One scratch project per checkout: two checkouts (or versions) never share scaffolded files.
+_CHECKOUT_ID = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+SCRATCH = Path(tempfile.gettempdir()) / f"operator-metrics-bench-{_CHECKOUT_ID}"
 
 
 def _import_kind(project: Path, alias: str, kind_module: str) -> ModuleType:
