@@ -299,22 +299,26 @@ def serve_metrics(
     from another thread it serves until KeyboardInterrupt or process exit.
     """
     done = threading.Event()
-    server = start_metrics_server(collectors, port, host, self_metrics=self_metrics)
-    log.info("serving metrics on %s/metrics", server.url)
     previous: dict[int, Any] = {}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
+    # Handlers first: a SIGTERM that arrives while the port is bound or a collector starts
+    # must stop everything cleanly, not kill the process with the default action.
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, on_signal)
     try:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                previous[sig] = signal.signal(sig, on_signal)
-        while not done.wait(0.5):
+        server = start_metrics_server(collectors, port, host, self_metrics=self_metrics)
+        try:
+            log.info("serving metrics on %s/metrics", server.url)
+            while not done.wait(0.5):
+                pass
+        except KeyboardInterrupt:
             pass
-    except KeyboardInterrupt:
-        pass
+        finally:
+            server.stop()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        server.stop()

@@ -332,6 +332,35 @@ def test_serve_metrics_stops_collectors_on_sigterm(tmp_path: object) -> None:
     assert out == b"stopped\nreturned\n"
 
 
+def test_sigterm_while_collectors_start_stops_cleanly() -> None:
+    """A SIGTERM that lands while the collectors start (before serving) must not kill the
+    process with the default action: the handlers are installed before anything starts."""
+    script = textwrap.dedent("""
+        import os, signal
+        from scaffold_metrics.runtime.server import serve_metrics
+        from scaffold_metrics.runtime.store import MetricsStore
+        from store_fakes import FakeCollector, WidgetGenerator
+
+        class SignalsWhileStarting(FakeCollector):
+            def start(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                print("started", flush=True)
+            def stop(self):
+                print("stopped", flush=True)
+
+        serve_metrics([SignalsWhileStarting(MetricsStore(WidgetGenerator()))], port=0,
+                      host="127.0.0.1")
+        print("returned", flush=True)
+        """)
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, here])}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, env=env, cwd=ROOT, timeout=30
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr.decode())
+    assert proc.stdout == b"started\nstopped\nreturned\n"
+
+
 def test_scraper_hanging_up_early_leaves_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
     store = MetricsStore(WidgetGenerator(), self_metrics=SelfMetrics())
     for i in range(40_000):
