@@ -210,7 +210,7 @@ class MetricsServer:
         self.limits = limits if limits is not None else ServerLimits()
         self.web_config = web_config
         tls = web_config.tls if web_config is not None else None
-        self._tls = ReloadingTlsContext(tls, where=web_config.path) if web_config and tls else None
+        self._tls = ReloadingTlsContext(tls) if tls is not None else None
         users = web_config.basic_auth_users if web_config is not None else {}
         self._auth = BasicAuth(users) if users else None
         self._render_pool = ThreadPoolExecutor(2, thread_name_prefix="metrics-render")

@@ -79,6 +79,7 @@ class TlsSettings:
     client_auth: ssl.VerifyMode = ssl.CERT_NONE
     min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2
     max_version: ssl.TLSVersion | None = None
+    where: str = ""  # file:line of tls_server_config, for error messages
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def load_web_config(path: str) -> WebConfig:
             users[user] = value.encode("ascii")
     config = WebConfig(path, tls, users)
     if tls is not None:
-        build_tls_context(tls, where=path)  # a cert or key that does not load fails now
+        build_tls_context(tls)  # a cert or key that does not load fails now
     return config
 
 
@@ -226,10 +227,11 @@ def _tls_settings(pair: tuple[yaml.Node, yaml.Node], base: str, path: str) -> Tl
         client_auth=client_auth,
         min_version=choice("min_version", _TLS_VERSIONS, "TLS12"),
         max_version=max_version,
+        where=where,
     )
 
 
-def build_tls_context(tls: TlsSettings, *, where: str) -> ssl.SSLContext:
+def build_tls_context(tls: TlsSettings) -> ssl.SSLContext:
     """A server SSLContext for `tls`; WebConfigError when a file does not load."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = tls.min_version
@@ -239,14 +241,15 @@ def build_tls_context(tls: TlsSettings, *, where: str) -> ssl.SSLContext:
         ctx.load_cert_chain(tls.cert_file, tls.key_file)
     except (OSError, ssl.SSLError) as exc:
         raise WebConfigError(
-            f"cannot load cert_file {tls.cert_file} with key_file {tls.key_file}: {exc}: {where}"
+            f"cannot load cert_file {tls.cert_file} with key_file {tls.key_file}: {exc}: "
+            f"{tls.where}"
         ) from exc
     if tls.client_ca_file is not None:
         try:
             ctx.load_verify_locations(cafile=tls.client_ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise WebConfigError(
-                f"cannot load client_ca_file {tls.client_ca_file}: {exc}: {where}"
+                f"cannot load client_ca_file {tls.client_ca_file}: {exc}: {tls.where}"
             ) from exc
     ctx.verify_mode = tls.client_auth
     return ctx
@@ -261,14 +264,13 @@ class ReloadingTlsContext:
     certificates and logs a warning, so serving never stops over a rotation.
     """
 
-    def __init__(self, tls: TlsSettings, *, where: str) -> None:
+    def __init__(self, tls: TlsSettings) -> None:
         self._tls = tls
-        self._where = where
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()
-        self._current = build_tls_context(tls, where=where)
+        self._current = build_tls_context(tls)
         self._next_check = time.monotonic() + _RELOAD_CHECK_SECONDS
-        self.listening = build_tls_context(tls, where=where)
+        self.listening = build_tls_context(tls)
         self.listening.sni_callback = self._on_client_hello
 
     def _file_stamp(self) -> tuple[tuple[int, int, int], ...]:
@@ -294,7 +296,7 @@ class ReloadingTlsContext:
             if stamp != self._stamp:
                 self._stamp = stamp
                 try:
-                    self._current = build_tls_context(self._tls, where=self._where)
+                    self._current = build_tls_context(self._tls)
                     log.info("reloaded TLS certificates from %s", self._tls.cert_file)
                 except WebConfigError as exc:
                     log.warning("keeping the previous TLS certificates: %s", exc)
