@@ -242,6 +242,23 @@ def test_url_and_wildcard_host() -> None:
         server.stop()
 
 
+def test_ipv6_loopback_host() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    server = start_metrics_server([], port=0, host="::1")
+    try:
+        assert server.url == f"http://[::1]:{server.port}"
+        conn = http.client.HTTPConnection("::1", server.port, timeout=5)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize(
     ("accept", "expected"),
     [
