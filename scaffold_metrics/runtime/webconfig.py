@@ -22,9 +22,10 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,14 @@ def web_config_path(web_config: str | None) -> str | None:
 
 
 def load_web_config(path: str) -> WebConfig:
-    """Read and validate the file at `path`; WebConfigError says what is wrong and where."""
+    """Read and validate the file at `path`; WebConfigError says what is wrong and where.
+
+    PyYAML (a dependency of the `kubernetes` client, declared in the runtime extras) is
+    imported here, not at module level: the scaffolder imports the runtime package too, and
+    its own install has no PyYAML.
+    """
+    import yaml
+
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -136,10 +144,13 @@ def load_web_config(path: str) -> WebConfig:
     return config
 
 
-_Pairs = dict[str, tuple[yaml.Node, yaml.Node]]
+if TYPE_CHECKING:
+    _Pairs = dict[str, tuple[yaml.Node, yaml.Node]]
 
 
 def _mapping(node: yaml.Node, path: str, what: str) -> _Pairs:
+    import yaml
+
     if not isinstance(node, yaml.MappingNode):
         raise WebConfigError(f"{what} must be a mapping: {path}:{node.start_mark.line + 1}")
     pairs: _Pairs = {}
@@ -155,6 +166,8 @@ def _mapping(node: yaml.Node, path: str, what: str) -> _Pairs:
 
 
 def _string(node: yaml.Node, path: str, what: str) -> str:
+    import yaml
+
     if not isinstance(node, yaml.ScalarNode):
         raise WebConfigError(f"{what} must be a string: {path}:{node.start_mark.line + 1}")
     return str(node.value)

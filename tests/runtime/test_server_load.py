@@ -201,7 +201,11 @@ def test_endpoint_under_load() -> None:
             s.close()
         time.sleep(1.0)  # the server notices the closed connections
         idle += lone_scrapes(port, 30)  # before and after: the same machine conditions
+        settle = time.monotonic() + 10
         after = proc_status(server.pid)
+        while after["fds"] != before["fds"] and time.monotonic() < settle:
+            time.sleep(0.1)  # the server sees the last connections close
+            after = proc_status(server.pid)
     finally:
         if server.stdin is not None:
             server.stdin.close()
