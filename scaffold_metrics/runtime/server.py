@@ -218,14 +218,23 @@ class MetricsServer:
         self._bodies = SharedBodies(self._render, self._render_pool)
         self._connections: set[asyncio.Task[None]] = set()
         self._last_overload_log = 0.0
+        # The loop runs in its own thread from the start and binds there, so the caller's
+        # thread may have an event loop of its own running (an asyncio program, kopf).
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="metrics-server", daemon=True
+        )
+        self._thread.start()
         try:
-            self._listener = self._loop.run_until_complete(self._listen(host, port))
+            listening = asyncio.run_coroutine_threadsafe(self._listen(host, port), self._loop)
+            self._listener = listening.result()
         except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
             self._close_resources()
             raise
         self.port: int = self._listener.sockets[0].getsockname()[1]
-        self._thread: threading.Thread | None = None
+        self._thread.name = f"metrics-server:{self.port}"
         self._started: list[CollectorLike] = []
         self._stop_lock = threading.Lock()
         self._stopped = False
@@ -290,7 +299,7 @@ class MetricsServer:
                 if not await self._respond(request, writer):
                     ending = "close"
                     return
-        except (ConnectionError, asyncio.TimeoutError) as exc:
+        except (OSError, asyncio.TimeoutError) as exc:  # resets, TLS errors, slow readers
             log.debug("client %s: %r", writer.get_extra_info("peername"), exc)
         except asyncio.CancelledError:  # the server is stopping
             ending = "abort"
@@ -426,10 +435,6 @@ class MetricsServer:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def _start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"metrics-server:{self.port}", daemon=True
-        )
-        self._thread.start()
         try:
             for c in self.collectors:
                 c.start()
@@ -456,16 +461,13 @@ class MetricsServer:
             if self._stopped:
                 return
             self._stopped = True
-        if self._thread is not None:
-            done = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-            try:
-                done.result(timeout=10)
-            except Exception:
-                log.exception("closing the metrics endpoint failed")
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-        else:
-            self._loop.run_until_complete(self._shutdown())
+        done = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        try:
+            done.result(timeout=10)
+        except Exception:
+            log.exception("closing the metrics endpoint failed")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
         self._close_resources()
         for c in reversed(self._started):
             try:

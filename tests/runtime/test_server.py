@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import http.client
 import os
@@ -240,6 +241,20 @@ def test_url_and_wildcard_host() -> None:
         assert request(server, "/readyz")[0] == 200  # no collectors: nothing to wait for
     finally:
         server.stop()
+
+
+def test_starts_and_stops_inside_a_running_event_loop() -> None:
+    """An asyncio program (or kopf) may start the server from a coroutine."""
+
+    async def main() -> int:
+        server = start_metrics_server([], port=0, host="127.0.0.1")
+        try:
+            loop = asyncio.get_running_loop()
+            return (await loop.run_in_executor(None, request, server, "/healthz"))[0]
+        finally:
+            server.stop()
+
+    assert asyncio.run(main()) == 200
 
 
 def test_ipv6_loopback_host() -> None:
