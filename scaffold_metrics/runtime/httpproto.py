@@ -10,9 +10,9 @@ from a request's first byte to its blank line (408), and bytes that cannot start
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _METHOD_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -63,8 +63,14 @@ class Request:
 class RequestReader:
     """Reads request heads from one connection, keeping pipelined bytes for the next request."""
 
-    def __init__(self, reader: asyncio.StreamReader, limits: ServerLimits) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        transport: asyncio.BaseTransport,
+        limits: ServerLimits,
+    ) -> None:
         self._reader = reader
+        self._transport = transport
         self._limits = limits
         self._buffer = bytearray()
 
@@ -75,12 +81,7 @@ class RequestReader:
         """
         limits = self._limits
         if not self._buffer:
-            try:
-                chunk = await asyncio.wait_for(
-                    self._reader.read(limits.max_head_bytes + 1), limits.idle_timeout
-                )
-            except asyncio.TimeoutError:
-                return None
+            chunk = await self._read(limits.idle_timeout)
             if not chunk:
                 return None
             self._buffer += chunk
@@ -90,18 +91,36 @@ class RequestReader:
             head = self._take_head()
             if head is not None:
                 return parse_head(head, limits)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            chunk = await self._read(deadline - loop.time())
+            if chunk is None:
                 raise HttpError(408, "Request Timeout")
-            try:
-                chunk = await asyncio.wait_for(
-                    self._reader.read(limits.max_head_bytes + 1), remaining
-                )
-            except asyncio.TimeoutError:
-                raise HttpError(408, "Request Timeout") from None
             if not chunk:
                 return None
             self._buffer += chunk
+
+    async def _read(self, timeout: float) -> bytes | None:
+        """The next bytes (b"" when the client closed), or None when `timeout` passed first.
+
+        A timer that ends the stream is cheaper than `asyncio.wait_for` (a task per read); once
+        it fired the connection takes no more input and is closed by the caller.
+        """
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            if isinstance(self._transport, asyncio.ReadTransport):
+                self._transport.pause_reading()
+            self._reader.feed_eof()
+
+        if timeout <= 0:
+            return None
+        timer = asyncio.get_running_loop().call_later(timeout, expire)
+        try:
+            chunk = await self._reader.read(self._limits.max_head_bytes + 1)
+        finally:
+            timer.cancel()
+        return None if expired else chunk
 
     def _take_head(self) -> bytes | None:
         """The complete head at the start of the buffer (removed from it), else None; raises
@@ -134,29 +153,27 @@ class RequestReader:
         return head
 
 
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP/[0-9.]+)\r?")
+_HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*\r?")
+
+
 def parse_head(head: bytes, limits: ServerLimits) -> Request:
     """Parse a complete request head (request line, headers, blank line)."""
     lines = head.rstrip(b"\r\n").split(b"\n")
-    request_line = lines[0].rstrip(b"\r")
-    parts = request_line.split(b" ")
-    if len(parts) != 3 or not parts[0] or not all(b in _TOKEN for b in parts[0]):
+    match = _REQUEST_LINE.fullmatch(lines[0])
+    if match is None:
         raise HttpError(400, "Bad Request")
-    method, target, version = parts
-    if not target or any(b <= 0x20 or b >= 0x7F for b in target):
-        raise HttpError(400, "Bad Request")
+    method, target, version = match.groups()
     if version not in (b"HTTP/1.1", b"HTTP/1.0"):
-        if version.startswith(b"HTTP/"):
-            raise HttpError(505, "HTTP Version Not Supported")
-        raise HttpError(400, "Bad Request")
+        raise HttpError(505, "HTTP Version Not Supported")
     if len(lines) - 1 > limits.max_header_count:
         raise HttpError(431, "Request Header Fields Too Large")
     headers: dict[str, str] = {}
-    for raw in lines[1:]:
-        line = raw.rstrip(b"\r")
-        name, colon, value = line.partition(b":")
-        if not colon or not name or not all(b in _TOKEN for b in name):
+    for line in lines[1:]:
+        field = _HEADER_LINE.fullmatch(line)
+        if field is None:
             raise HttpError(400, "Bad Request")  # also obsolete line folding
-        key = name.decode("ascii").lower()
-        text = value.strip(b" \t").decode("latin-1")
+        key = field[1].decode("ascii").lower()
+        text = field[2].decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
     return Request(method.decode("ascii"), target.decode("ascii"), version.decode("ascii"), headers)

@@ -286,7 +286,7 @@ class MetricsServer:
                 writer.write(_OVERLOADED)
                 ending = "linger"
                 return
-            requests = RequestReader(reader, self.limits)
+            requests = RequestReader(reader, writer.transport, self.limits)
             while True:
                 try:
                     request = await requests.next_request()
