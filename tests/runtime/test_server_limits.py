@@ -141,6 +141,22 @@ def test_a_trickled_request_is_cut_at_the_head_deadline() -> None:
         srv.stop()
 
 
+def test_idle_keepalive_connections_are_closed() -> None:
+    srv = start_metrics_server(
+        [FakeCollector(_store())], port=0, host="127.0.0.1", limits=ServerLimits(idle_timeout=0.5)
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as conn:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+            assert conn.recv(1000).startswith(b"HTTP/1.1 200 ")
+            start = time.monotonic()
+            assert conn.recv(1000) == b""  # closed by the server, not by our timeout
+            assert 0.3 < time.monotonic() - start < 3
+        _wait_for(lambda: srv.open_connections == 0)
+    finally:
+        srv.stop()
+
+
 def test_default_head_deadline_is_documented_value() -> None:
     assert ServerLimits().head_timeout == 10.0
     assert ServerLimits().max_connections == 512

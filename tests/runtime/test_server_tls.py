@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import os
 import socket
@@ -21,6 +22,7 @@ import trustme
 from prom_helpers import query, running_prometheus, values_by, wait_for_query
 from store_fakes import FakeCollector, WidgetGenerator, widget
 
+from scaffold_metrics.runtime.httpproto import ServerLimits
 from scaffold_metrics.runtime.selfmetrics import SelfMetrics
 from scaffold_metrics.runtime.server import MetricsServer, start_metrics_server
 from scaffold_metrics.runtime.store import MetricsStore
@@ -212,6 +214,26 @@ def test_tls_with_a_required_client_certificate(pki: Pki, serve: list[MetricsSer
     old.maximum_version = ssl.TLSVersion.TLSv1_2
     with pytest.raises((ssl.SSLError, ConnectionError)):
         https_get(server, "/healthz", old)
+
+
+def test_a_stalled_tls_handshake_is_cut_at_the_head_deadline(
+    pki: Pki, serve: list[MetricsServer]
+) -> None:
+    config = write_config(
+        pki.dir / "web.yml",
+        f"tls_server_config:\n  cert_file: {pki.cert_file}\n" f"  key_file: {pki.key_file}\n",
+    )
+    limits = ServerLimits(head_timeout=1.0)
+    server = start_metrics_server(
+        [], port=0, host="127.0.0.1", web_config=str(config), limits=limits
+    )
+    serve.append(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        start = time.monotonic()
+        conn.sendall(bytes.fromhex("160301"))  # the start of a ClientHello, then nothing
+        with contextlib.suppress(ConnectionResetError):  # closed or reset: either is fine
+            assert conn.recv(1000) == b""
+        assert time.monotonic() - start < 5
 
 
 def test_certificates_are_reloaded_when_the_files_change(
