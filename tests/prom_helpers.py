@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -72,8 +72,12 @@ def running_prometheus(
     scrape_interval: str = "1s",
     metrics_path: str = "/metrics",
     startup_timeout: float = 60.0,
+    scrape_options: Mapping[str, Any] | None = None,
 ) -> Iterator[str]:
     """Run a real Prometheus scraping `targets` ("host:port"); yield its base URL.
+
+    `scrape_options` are added to the scrape config as they are (`scheme`, `tls_config`,
+    `basic_auth`, ...).
 
     Storage lives in a temporary directory removed afterwards; the process is terminated (then
     killed) on exit, and its log is attached to the failure if it does not start.
@@ -91,6 +95,7 @@ def running_prometheus(
                             "job_name": "operator-metrics",
                             "metrics_path": metrics_path,
                             "static_configs": [{"targets": list(targets)}],
+                            **(scrape_options or {}),
                         }
                     ],
                 },

@@ -9,11 +9,13 @@ from __future__ import annotations
 from .collector import Collector, new_collectors
 from .families import MetricFamilyDef, MetricType, Sample
 from .generator import MetricsGeneratorProtocol
+from .httpproto import ServerLimits
 from .kubeclient import KubeConfigError, load_api_client
 from .samples import SampleSet
 from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
 from .server import CollectorLike, MetricsServer, serve_metrics, start_metrics_server
 from .store import MetricsStore
+from .webconfig import WebConfigError
 
 __all__ = [
     "DEFAULT_SELF_METRICS",
@@ -28,6 +30,8 @@ __all__ = [
     "Sample",
     "SampleSet",
     "SelfMetrics",
+    "ServerLimits",
+    "WebConfigError",
     "load_api_client",
     "new_collectors",
     "serve_metrics",

@@ -152,7 +152,11 @@ class KopfMetrics:
     """What `register_kopf_metrics` set up: one collector per kind and, while running, a server."""
 
     def __init__(
-        self, collectors: Sequence[KopfCollector], port: int, host: str, self_metrics: SelfMetrics
+        self,
+        collectors: Sequence[KopfCollector],
+        port: int,
+        host: str | None,
+        self_metrics: SelfMetrics,
     ) -> None:
         self.collectors = tuple(collectors)
         self.port = port
@@ -186,7 +190,7 @@ class KopfMetrics:
 def register_kopf_metrics(
     generators: GeneratorSpec | Sequence[GeneratorSpec],
     port: int = DEFAULT_PORT,
-    host: str = "0.0.0.0",
+    host: str | None = None,
     *,
     registry: kopf.OperatorRegistry | None = None,
     self_metrics: SelfMetrics | None = None,
@@ -197,6 +201,8 @@ def register_kopf_metrics(
     """Register kopf handlers that keep one store per generator's kind and serve `/metrics`.
 
     `generators`: a generator class or instance, or a sequence of them (one per kind).
+    `host`: None means `$METRICS_HOST`, else `0.0.0.0`; `$METRICS_WEB_CONFIG` applies as for
+    `start_metrics_server`.
     `registry`: the kopf registry to register into (default: kopf's default registry).
     `settle_seconds`: readiness without a watch event (see the module docstring).
     `relist_quiet_seconds`: how long without a listed object ends a relist (module docstring).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import http.client
 import os
@@ -242,6 +243,37 @@ def test_url_and_wildcard_host() -> None:
         server.stop()
 
 
+def test_starts_and_stops_inside_a_running_event_loop() -> None:
+    """An asyncio program (or kopf) may start the server from a coroutine."""
+
+    async def main() -> int:
+        server = start_metrics_server([], port=0, host="127.0.0.1")
+        try:
+            loop = asyncio.get_running_loop()
+            return (await loop.run_in_executor(None, request, server, "/healthz"))[0]
+        finally:
+            server.stop()
+
+    assert asyncio.run(main()) == 200
+
+
+def test_ipv6_loopback_host() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    server = start_metrics_server([], port=0, host="::1")
+    try:
+        assert server.url == f"http://[::1]:{server.port}"
+        conn = http.client.HTTPConnection("::1", server.port, timeout=5)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize(
     ("accept", "expected"),
     [
@@ -330,6 +362,35 @@ def test_serve_metrics_stops_collectors_on_sigterm(tmp_path: object) -> None:
             proc.kill()
     assert proc.returncode == 0, err
     assert out == b"stopped\nreturned\n"
+
+
+def test_sigterm_while_collectors_start_stops_cleanly() -> None:
+    """A SIGTERM that lands while the collectors start (before serving) must not kill the
+    process with the default action: the handlers are installed before anything starts."""
+    script = textwrap.dedent("""
+        import os, signal
+        from scaffold_metrics.runtime.server import serve_metrics
+        from scaffold_metrics.runtime.store import MetricsStore
+        from store_fakes import FakeCollector, WidgetGenerator
+
+        class SignalsWhileStarting(FakeCollector):
+            def start(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                print("started", flush=True)
+            def stop(self):
+                print("stopped", flush=True)
+
+        serve_metrics([SignalsWhileStarting(MetricsStore(WidgetGenerator()))], port=0,
+                      host="127.0.0.1")
+        print("returned", flush=True)
+        """)
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, here])}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, env=env, cwd=ROOT, timeout=30
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr.decode())
+    assert proc.stdout == b"started\nstopped\nreturned\n"
 
 
 def test_scraper_hanging_up_early_leaves_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:

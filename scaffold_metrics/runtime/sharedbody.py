@@ -1,0 +1,57 @@
+"""One rendered `/metrics` body shared by every scrape that asks while it is being made.
+
+Rendering (and gzipping) a large store costs milliseconds and a full copy of the body; fifty
+scrapers each doing their own would cost fifty copies and queue behind each other for the GIL.
+Instead, a scrape that finds a render of its format in flight waits for it and sends the same
+bytes; the next scrape after it finished starts a fresh one, so a body is never older than the
+render that was running when its request arrived. The work runs on a small thread pool, off the
+event loop, so probes and other connections are served meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+GZIP_LEVEL = 1
+
+Render = Callable[[bool], bytes]  # openmetrics -> body
+
+
+class SharedBodies:
+    """Single-flight renders per (format, gzip): concurrent callers get the same bytes object."""
+
+    def __init__(self, render: Render, executor: Executor) -> None:
+        self._render = render
+        self._executor = executor
+        self._in_flight: dict[tuple[bool, bool], asyncio.Future[bytes]] = {}
+
+    async def body(self, *, openmetrics: bool, compressed: bool) -> bytes:
+        """The body for this format: joined to a render in flight, else a new one."""
+        key = (openmetrics, compressed)
+        future = self._in_flight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._make(openmetrics, compressed))
+            self._in_flight[key] = future
+            future.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(future)
+
+    def _forget(self, key: tuple[bool, bool], done: asyncio.Future[bytes]) -> None:
+        if self._in_flight.get(key) is done:
+            del self._in_flight[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: a failed render is reported to its waiters only
+
+    async def _make(self, openmetrics: bool, compressed: bool) -> bytes:
+        loop = asyncio.get_running_loop()
+        if not compressed:
+            return await loop.run_in_executor(self._executor, self._render, openmetrics)
+        # The compressed body starts from the plain one, which a plain scrape may be making.
+        plain = await self.body(openmetrics=openmetrics, compressed=False)
+        return await loop.run_in_executor(self._executor, _gzip, plain)
+
+
+def _gzip(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
