@@ -90,7 +90,10 @@ from scaffold_metrics.cli import cli
 try:
     cli.main(args=sys.argv[2:], prog_name="operator-metrics")
 finally:
-    sys.stderr.write(f"\\nmax-rss-kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n")
+    # VmHWM is this process's own peak; ru_maxrss would include the parent's RSS at fork time.
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    sys.stderr.write(f"\\nmax-rss-kib={peak}\\n")
 """
 
 
