@@ -17,22 +17,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from . import schema as sch
+from . import value_kinds as vk
 from .crd import Crd, CrdVersion
 from .errors import InputError
 from .metric_config import KindMetricsConfig, MetricsConfig, PathEntry
-from .naming import snake_case
-from .plan import FamilyPlan
+from .plan_model import FamilyPlan, LeftOut
+from .value_kinds import (
+    CREATED_PATH,
+    METADATA_FIELDS,
+    METADATA_MAPS,
+    NAME_PATH,
+    About,
+    ValueKind,
+    label_name_for_key,
+)
 
 RESERVED_SUFFIXES = ("_total", "_count", "_sum", "_bucket", "_info")
 DEFAULT_DEPTH = 2  # fields of spec/status (1) and of objects directly below them (2)
-CREATED_PATH = ("metadata", "creationTimestamp")
-LABELS_PATH = ("metadata", "labels")
-ANNOTATIONS_PATH = ("metadata", "annotations")
-GENERATION_PATH = ("metadata", "generation")
-DELETION_PATH = ("metadata", "deletionTimestamp")
 CONDITIONS_PATH = ("status", "conditions")
 _SIMPLE_JSONPATH = re.compile(r"^\.?[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$")
-_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 # promtool's lint (`promtool check metrics`) rejects these name tokens: abbreviated units,
 # non-base units (with or without an SI prefix), and the family's own type name.
 _UNIT_ABBREVIATIONS = frozenset(
@@ -89,34 +92,21 @@ _UNIT_PREFIXES = [
 _NON_BASE_UNITS = frozenset(
     {p + u for p in ("", *_UNIT_PREFIXES) for u in (*_BASE_UNITS, *_OTHER_UNITS)} - set(_BASE_UNITS)
 )
-_READER = {
-    sch.NUMBER: "number",
-    sch.BOOL: "bool",
-    sch.TIMESTAMP: "timestamp",
-    sch.QUANTITY: "quantity",
-    sch.ENUM: "enum",
-}
-_NUMERIC_VALUES = frozenset({"number", "bool", "timestamp", "quantity", "map", "length"})
-# Allow-listed metadata maps: family value (also the config key) → (path, label name prefix).
-_METADATA_MAPS = {
-    "labels": (LABELS_PATH, "label"),
-    "annotations": (ANNOTATIONS_PATH, "annotation"),
-}
-# Opt-in metadata fields (CRD schemas never describe `metadata`): path → (value, family suffix).
-_METADATA_FIELDS = {
-    GENERATION_PATH: ("number", "metadata_generation"),
-    DELETION_PATH: ("timestamp", "deletion_timestamp"),
+# The value kind of each kind of schema field that is planned without any user choice.
+_FIELD_KINDS: dict[str, ValueKind] = {
+    sch.NUMBER: vk.NUMBER,
+    sch.BOOL: vk.BOOLEAN,
+    sch.TIMESTAMP: vk.TIMESTAMP,
+    sch.QUANTITY: vk.QUANTITY,
+    sch.ENUM: vk.ENUM,
+    sch.CONDITIONS: vk.CONDITIONS,
 }
 # Every `metadata.` path the config may name; any other is refused, not read as schema-less.
-_METADATA_PATHS = frozenset({CREATED_PATH, LABELS_PATH, ANNOTATIONS_PATH, *_METADATA_FIELDS})
+_METADATA_PATHS = frozenset(
+    {CREATED_PATH, *(k.path for k in METADATA_MAPS.values()), *METADATA_FIELDS}
+)
 
-
-@dataclass(frozen=True)
-class LeftOut:
-    """A field the plan does not measure, and why (depth, cap, type, config)."""
-
-    path: str
-    reason: str
+__all__ = ["FamilyChoice", "LeftOut", "label_name_for_key", "lint_safe_name", "plan_kind_families"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +120,7 @@ class FamilyChoice:
 @dataclass
 class _Candidate:
     path: tuple[str, ...]
-    value: str
+    kind: ValueKind
     reason: str
     description: str = ""
     states: tuple[str, ...] = ()
@@ -157,12 +147,6 @@ def _column_path(json_path: str) -> tuple[str, ...] | None:
     if not _SIMPLE_JSONPATH.match(text):
         return None
     return tuple(text.lstrip(".").split("."))
-
-
-def label_name_for_key(key: str, prefix: str = "label") -> str:
-    """`app.kubernetes.io/name` → `label_app_kubernetes_io_name` (lower case: promtool lints
-    camelCase label names); `prefix` is `annotation` for annotation keys."""
-    return f"{prefix}_" + _LABEL_CHARS.sub("_", key).lower()
 
 
 def lint_safe_name(name: str, metric_type: str) -> str:
@@ -222,21 +206,19 @@ class _Planner:
         self.candidates.append(candidate)
 
     def from_field(self, field: sch.SchemaField, reason: str, mandatory: bool = False) -> bool:
-        value = _READER.get(field.kind)
-        if field.kind == sch.CONDITIONS:
-            value = "conditions"
-        if value is None:
+        kind = _FIELD_KINDS.get(field.kind)
+        if kind is None:
             return False
         self.offer(
             _Candidate(
-                field.path, value, reason, field.description, field.states, mandatory=mandatory
+                field.path, kind, reason, field.description, field.states, mandatory=mandatory
             )
         )
         return True
 
     def collect(self) -> None:
-        self.offer(_Candidate(("metadata", "name"), "info", "every kind", mandatory=True))
-        self.offer(_Candidate(CREATED_PATH, "timestamp", "every kind", mandatory=True))
+        self.offer(_Candidate(NAME_PATH, vk.INFO, "every kind", mandatory=True))
+        self.offer(_Candidate(CREATED_PATH, vk.CREATED, "every kind", mandatory=True))
         self.check_excludes()
         self.explicit_includes()
         self.configured_fields()
@@ -246,16 +228,16 @@ class _Planner:
                 self.from_field(conditions, "status conditions", mandatory=True)
             else:
                 self.leave("status.conditions", "conditions without `type` and `status` fields")
-        for value, (path, noun) in _METADATA_MAPS.items():
-            if self.allow_list(value):
-                self.offer(_Candidate(path, value, f"{noun} allow-list", mandatory=True))
+        for key, kind in METADATA_MAPS.items():
+            if self.allow_list(key):
+                self.offer(_Candidate(kind.path, kind, f"{kind.noun} allow-list", mandatory=True))
         self.printer_columns()
         self.defaults()
 
-    def allow_list(self, value: str) -> tuple[str, ...]:
+    def allow_list(self, key: str) -> tuple[str, ...]:
         """The `labels` or `annotations` keys of this kind (the kind's own list replaces the
         top-level one)."""
-        if value == "labels":
+        if key == "labels":
             keys, default = self.kind_config.labels, self.config.labels
         else:
             keys, default = self.kind_config.annotations, self.config.annotations
@@ -299,11 +281,11 @@ class _Planner:
             self.check_metadata_path(entry)
             if entry.path == CREATED_PATH:
                 continue
-            if entry.path in _METADATA_FIELDS:
-                value = _METADATA_FIELDS[entry.path][0]
-                self.offer(_Candidate(entry.path, value, reason, mandatory=True))
+            if entry.path in METADATA_FIELDS:
+                kind = METADATA_FIELDS[entry.path]
+                self.offer(_Candidate(entry.path, kind, reason, mandatory=True))
                 continue
-            key = next((v for v, (p, _) in _METADATA_MAPS.items() if p == entry.path), None)
+            key = next((k for k, m in METADATA_MAPS.items() if m.path == entry.path), None)
             if key is not None:
                 if not self.allow_list(key):
                     article = "an" if key[0] in "aeiou" else "a"
@@ -318,7 +300,7 @@ class _Planner:
                 if not unknown:
                     raise self.no_such_field(entry)
                 self.offer(
-                    _Candidate(entry.path, "quantity", reason + ", schema-less", mandatory=True)
+                    _Candidate(entry.path, vk.QUANTITY, reason + ", schema-less", mandatory=True)
                 )
                 continue
             if found.kind == sch.OBJECT:
@@ -333,11 +315,13 @@ class _Planner:
                 pass
             elif found.kind == sch.ARRAY:
                 self.offer(
-                    _Candidate(entry.path, "length", reason + ", number of items", mandatory=True)
+                    _Candidate(
+                        entry.path, vk.ITEM_COUNT, reason + ", number of items", mandatory=True
+                    )
                 )
             elif found.kind == sch.MAP and found.value_kind in (sch.NUMBER, sch.QUANTITY):
                 self.offer(
-                    _Candidate(entry.path, "map", reason + ", one series per key", mandatory=True)
+                    _Candidate(entry.path, vk.MAP, reason + ", one series per key", mandatory=True)
                 )
             else:
                 what = {sch.STRING: "a string without enum", sch.UNKNOWN: "schema-less"}.get(
@@ -388,7 +372,7 @@ class _Planner:
             if field.kind in (sch.OBJECT, sch.STRING):
                 continue
             if depth > DEFAULT_DEPTH:
-                if field.kind in _READER:
+                if field.kind in _FIELD_KINDS:
                     self.leave(field.dotted, f"deeper than {DEFAULT_DEPTH} levels: include it")
                 continue
             wanted.append((depth, 0 if field.path[0] == "status" else 1, field))
@@ -415,23 +399,6 @@ class _Planner:
 
     # -- naming -----------------------------------------------------------------------------
 
-    def base_name(self, c: _Candidate) -> str:
-        if c.value == "info":
-            return f"{self.snake}_info"
-        if c.path == CREATED_PATH:
-            return f"{self.snake}_created"
-        if c.value in _METADATA_MAPS:
-            return f"{self.snake}_{c.value}"
-        if c.path in _METADATA_FIELDS:
-            return f"{self.snake}_{_METADATA_FIELDS[c.path][1]}"
-        parts = [snake_case(p) for p in c.path]
-        if c.value == "conditions" and parts[-1] == "conditions":
-            parts[-1] = "condition"
-        name = "_".join([self.snake, *parts])
-        if c.value == "length":
-            name += "_items"
-        return name
-
     def families(self) -> FamilyChoice:
         self.collect()
         chosen = self.choose()
@@ -446,7 +413,7 @@ class _Planner:
             taken.update({name, name.removesuffix("_total"), name.removesuffix("_info")})
             planned.append(self.family(c, name, metric_type))
         for path, (_, line) in sorted({**renames, **types}.items()):
-            opt_in = tuple(path.split(".")) in _METADATA_FIELDS
+            opt_in = tuple(path.split(".")) in METADATA_FIELDS
             raise _config_error(
                 self.config,
                 f"{path} is not a planned metric of {self.crd.kind}"
@@ -456,11 +423,11 @@ class _Planner:
         return FamilyChoice(tuple(planned), tuple(self.left_out))
 
     def metric_type(self, c: _Candidate, requested: tuple[str, int | None] | None) -> str:
-        default = {"info": "info", "enum": "stateset"}.get(c.value, "gauge")
+        default = c.kind.metric_type
         if requested is None:
             return default
         wanted, line = requested
-        if c.value not in _NUMERIC_VALUES:
+        if not c.kind.retypable:
             raise _config_error(
                 self.config, f"{c.dotted}: the type of a {default} family cannot change", line
             )
@@ -481,13 +448,13 @@ class _Planner:
             if problem:
                 raise _config_error(self.config, f"rename of {c.dotted}: {name!r} {problem}", line)
             return name
-        name = lint_safe_name(self.base_name(c), metric_type)
-        if c.value not in ("info", *_METADATA_MAPS) and name.endswith(RESERVED_SUFFIXES):
+        name = lint_safe_name(c.kind.base_name(self.snake, c.path), metric_type)
+        if not c.kind.reserved_suffix_ok and name.endswith(RESERVED_SUFFIXES):
             name += "_value"
         if metric_type == "counter":
             name += "_total"
-        if c.value in _METADATA_MAPS and name in taken:
-            name = f"{self.snake}_metadata_{c.value}"
+        if c.kind.name in METADATA_MAPS and name in taken:
+            name = f"{self.snake}_metadata_{c.kind.name}"
         unique, n = name, 2
         while unique in taken or (
             metric_type == "counter" and unique.removesuffix("_total") in taken
@@ -501,7 +468,7 @@ class _Planner:
         return unique
 
     def rename_problem(self, name: str, metric_type: str, c: _Candidate) -> str:
-        if metric_type == "info" and c.value == "info" and not name.endswith("_info"):
+        if metric_type == "info" and c.kind is vk.INFO and not name.endswith("_info"):
             return "must end with _info"
         if metric_type == "counter" and not name.endswith("_total"):
             return "must end with _total (a counter)"
@@ -509,79 +476,36 @@ class _Planner:
             return f"ends with a suffix reserved for other types ({', '.join(RESERVED_SUFFIXES)})"
         return ""
 
+    def allow_list_of(self, kind: ValueKind) -> tuple[str, ...]:
+        """The allow-listed keys a metadata map family reads (none for other kinds)."""
+        return self.allow_list(kind.name) if kind.name in METADATA_MAPS else ()
+
     def extra_labels(self, c: _Candidate, name: str) -> tuple[str, ...]:
-        def free(label: str, prefix: str) -> str:
-            return f"{prefix}_{label}" if label in self.object_labels else label
-
-        if c.value == "enum":
-            return (name,)
-        if c.value == "conditions":
-            return (free("type", "condition"), free("status", "condition"))
-        if c.value == "map":
-            return (free("key", "map"),)
-        if c.value in _METADATA_MAPS:
-            noun = _METADATA_MAPS[c.value][1]
-            names = tuple(label_name_for_key(k, noun) for k in self.allow_list(c.value))
-            if len(set(names)) != len(names) or set(names) & set(self.object_labels):
-                raise _config_error(
-                    self.config,
-                    f"{noun} keys of {self.crd.kind} map to the same metric label name "
-                    f"({', '.join(names)})",
-                    self.kind_config.line,
-                )
-            return names
-        return ()
-
-    def help(self, c: _Candidate) -> str:
-        kind = self.crd.kind
-        if c.value == "info":
-            return (
-                f"Information about a {kind} custom resource ({self.crd.plural}.{self.crd.group})."
+        keys = self.allow_list_of(c.kind)
+        names = c.kind.extra_labels(name, self.object_labels, keys)
+        if keys and (len(set(names)) != len(names) or set(names) & set(self.object_labels)):
+            noun = METADATA_MAPS[c.kind.name].noun
+            raise _config_error(
+                self.config,
+                f"{noun} keys of {self.crd.kind} map to the same metric label name "
+                f"({', '.join(names)})",
+                self.kind_config.line,
             )
-        if c.path == CREATED_PATH:
-            return f"Creation time of a {kind}, in Unix seconds."
-        if c.path == GENERATION_PATH:
-            return (
-                f"Sequence number of the desired state of a {kind} (metadata.generation); "
-                "compare with status.observedGeneration."
-            )
-        if c.path == DELETION_PATH:
-            return (
-                f"Time a {kind} was asked to be deleted, in Unix seconds "
-                "(set while finalizers hold it)."
-            )
-        if c.value in _METADATA_MAPS:
-            noun = _METADATA_MAPS[c.value][1]
-            return f"Kubernetes {c.value} of a {kind} (allow-listed keys), as {noun}_* labels."
-        if c.value == "conditions":
-            return (
-                f"Conditions of a {kind} ({c.dotted}): 1 for the current status of each "
-                f"condition type, 0 for the others."
-            )
-        text = c.description or f"{kind} {c.dotted}."
-        if not text.endswith((".", "!", "?")):
-            text += "."
-        extra = {
-            "timestamp": " In Unix seconds.",
-            "bool": " 1 for true, 0 for false.",
-            "length": " Number of items.",
-        }.get(c.value, "")
-        return f"{text}{extra}"
+        return names
 
     def family(self, c: _Candidate, name: str, metric_type: str) -> FamilyPlan:
+        about = About(self.crd.kind, self.crd.plural, self.crd.group, c.path, c.description)
         return FamilyPlan(
             name=name,
-            help=self.help(c),
+            help=c.kind.help(about),
             type=metric_type,
             source=c.dotted,
             reason=c.reason,
-            value=c.value,
-            # The labels family keeps no path: its generated call (and so every generated tree
-            # that has one) predates annotations, which pass theirs to the same reader.
-            path=c.path if c.value not in ("info", "labels") else (),
+            value_kind=c.kind,
+            path=c.path if c.kind.keeps_path else (),
             extra_labels=self.extra_labels(c, name),
             states=c.states,
-            label_keys=self.allow_list(c.value) if c.value in _METADATA_MAPS else (),
+            label_keys=self.allow_list_of(c.kind),
         )
 
 
