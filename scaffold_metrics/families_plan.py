@@ -20,7 +20,8 @@ from . import schema as sch
 from . import value_kinds as vk
 from .crd import Crd, CrdVersion
 from .errors import InputError
-from .metric_config import KindMetricsConfig, MetricsConfig, PathEntry
+from .metric_config import VALUE_TYPES, KindMetricsConfig, MetricsConfig, PathEntry
+from .naming import snake_case
 from .plan_model import FamilyPlan, LeftOut
 from .value_kinds import (
     CREATED_PATH,
@@ -34,6 +35,16 @@ from .value_kinds import (
 
 RESERVED_SUFFIXES = ("_total", "_count", "_sum", "_bucket", "_info")
 DEFAULT_DEPTH = 2  # fields of spec/status (1) and of objects directly below them (2)
+STATUS_DEPTH = 3  # status fields one level deeper still, when the cap leaves room
+# A status string whose name ends in one of these words is a state an alert is written on.
+STATE_WORDS = frozenset({"phase", "state", "status", "health", "robustness", "version"})
+# A string whose name ends in one of these is free text: a label value per message is not a
+# metric (and could be any length).
+FREE_TEXT_WORDS = frozenset({"message", "reason", "description", "details", "detail", "error"})
+# Status fields whose name ends in one of these words tell how much is running or held.
+COUNT_WORDS = frozenset(
+    {"replicas", "replica", "size", "count", "capacity", "available", "ready", "instances"}
+)
 CONDITIONS_PATH = ("status", "conditions")
 _SIMPLE_JSONPATH = re.compile(r"^\.?[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$")
 # promtool's lint (`promtool check metrics`) rejects these name tokens: abbreviated units,
@@ -89,12 +100,31 @@ _UNIT_PREFIXES = [
     "peta",
     "pebi",
 ]
+# promtool flags a metric type's name anywhere in any family's name: spelled in the plural.
+_TYPE_NAMES = {
+    "counter": "counters",
+    "gauge": "gauges",
+    "histogram": "histograms",
+    "summary": "summaries",
+}
+# Abbreviations with one meaning as a unit, spelled out (singular: promtool lints plurals).
+_SPELLED_OUT = {
+    "ms": "millisecond",
+    "us": "microsecond",
+    "sec": "second",
+    "kb": "kilobyte",
+    "mb": "megabyte",
+    "gb": "gigabyte",
+    "tb": "terabyte",
+    "pb": "petabyte",
+}
 _NON_BASE_UNITS = frozenset(
     {p + u for p in ("", *_UNIT_PREFIXES) for u in (*_BASE_UNITS, *_OTHER_UNITS)} - set(_BASE_UNITS)
 )
 # The value kind of each kind of schema field that is planned without any user choice.
 _FIELD_KINDS: dict[str, ValueKind] = {
     sch.NUMBER: vk.NUMBER,
+    sch.NUMBER_STRING: vk.NUMBER_STRING,
     sch.BOOL: vk.BOOLEAN,
     sch.TIMESTAMP: vk.TIMESTAMP,
     sch.QUANTITY: vk.QUANTITY,
@@ -115,6 +145,7 @@ class FamilyChoice:
 
     families: tuple[FamilyPlan, ...]
     left_out: tuple[LeftOut, ...]
+    cap: int
 
 
 @dataclass
@@ -129,6 +160,21 @@ class _Candidate:
     @property
     def dotted(self) -> str:
         return ".".join(self.path)
+
+
+def _last_word(path: tuple[str, ...]) -> str:
+    """`status.clusterHealth` → `health`: the word a field's name ends in."""
+    return snake_case(path[-1]).rsplit("_", 1)[-1]
+
+
+def is_free_text(path: tuple[str, ...]) -> bool:
+    """A message, reason or description: left out unless included."""
+    return _last_word(path) in FREE_TEXT_WORDS
+
+
+def is_state_string(path: tuple[str, ...]) -> bool:
+    """A status string whose name says it is a state (or a version): planned by default."""
+    return path[0] == "status" and _last_word(path) in STATE_WORDS
 
 
 def _config_error(config: MetricsConfig, what: str, line: int | None) -> InputError:
@@ -149,22 +195,44 @@ def _column_path(json_path: str) -> tuple[str, ...] | None:
     return tuple(text.lstrip(".").split("."))
 
 
-def lint_safe_name(name: str, metric_type: str) -> str:
-    """`name` without the tokens promtool's lint rejects, each merged into its neighbour.
+def lint_safe_name(name: str) -> str:
+    """`name` without the tokens promtool's lint rejects, the separators kept.
 
-    `..._through_s_ms_deny` → `..._throughsms_deny`, `..._timeout_minutes` → `..._timeoutminutes`,
-    a gauge's `..._gauge_...` likewise. The first token is never flagged by promtool.
+    A plural unit becomes singular (`..._retention_days` → `..._retention_day`,
+    `..._timeout_milliseconds` → `..._timeout_millisecond`), an unambiguous abbreviation is
+    spelled out (`..._timeout_ms` → `..._timeout_millisecond`). What has no such spelling (the
+    one-letter abbreviations, `ns`) is merged into the token before it. A metric type's name
+    becomes plural (`..._status_summary_...` → `..._status_summaries_...`). The first token is
+    never flagged by promtool.
     """
-    text_type = "counter" if metric_type == "counter" else "gauge"
+
+    def flagged(token: str) -> bool:
+        return token in _UNIT_ABBREVIATIONS or token in _NON_BASE_UNITS or token in _TYPE_NAMES
+
     tokens = name.split("_")
     out = tokens[:1]
     for token in tokens[1:]:
-        bad = token in _UNIT_ABBREVIATIONS or token in _NON_BASE_UNITS or token == text_type
-        if bad and out and token:
-            out[-1] += token
+        if flagged(token) and token:
+            spelled = _SPELLED_OUT.get(token) or _TYPE_NAMES.get(token) or _singular(token)
+            if spelled and not flagged(spelled):
+                out.append(spelled)
+            else:
+                out[-1] += token
         else:
             out.append(token)
     return "_".join(out)
+
+
+def _singular(token: str) -> str:
+    if token.endswith("ches"):
+        return token[:-2]
+    return token[:-1] if token.endswith("s") else ""
+
+
+def unreserved_name(name: str) -> str:
+    """A name that ends in a suffix Prometheus reserves for other types, made plural
+    (`..._retry_count` → `..._retry_counts`, `..._status_total` → `..._status_totals`)."""
+    return f"{name}s" if name.endswith(RESERVED_SUFFIXES) else name
 
 
 class _Planner:
@@ -175,8 +243,10 @@ class _Planner:
         snake: str,
         config: MetricsConfig,
         object_labels: tuple[str, ...],
+        taken: set[str],
     ) -> None:
         self.crd = crd
+        self.taken = taken  # family names already used in the project (updated here)
         self.root = version.schema
         self.version = version
         self.snake = snake
@@ -186,13 +256,17 @@ class _Planner:
         )
         self.object_labels = object_labels
         self.left_out: list[LeftOut] = []
+        self.left_paths: set[str] = set()
         self.candidates: list[_Candidate] = []
         self.seen: set[tuple[str, ...]] = set()
 
     # -- collecting -------------------------------------------------------------------------
 
-    def leave(self, path: str, reason: str) -> None:
-        self.left_out.append(LeftOut(path, reason))
+    def leave(self, path: str, reason: str, by_cap: bool = False) -> None:
+        """Record `path` as left out, once (the first reason is the one that decided)."""
+        if path not in self.left_paths:
+            self.left_paths.add(path)
+            self.left_out.append(LeftOut(path, reason, by_cap))
 
     def offer(self, candidate: _Candidate) -> None:
         if candidate.path in self.seen:
@@ -205,10 +279,33 @@ class _Planner:
         self.seen.add(candidate.path)
         self.candidates.append(candidate)
 
-    def from_field(self, field: sch.SchemaField, reason: str, mandatory: bool = False) -> bool:
-        kind = _FIELD_KINDS.get(field.kind)
+    def value_kind(self, field: sch.SchemaField, strings: bool) -> ValueKind | None:
+        """How `field` is read: as the config's `type` says, else by its schema (a plain
+        string only when `strings`: it was asked for, or is a state)."""
+        requested = self.kind_config.types.get(field.dotted)
+        if requested is not None and requested[0] in VALUE_TYPES:
+            wanted, line = requested
+            if field.kind not in (sch.STRING, sch.NUMBER_STRING):
+                raise _config_error(
+                    self.config,
+                    f"{field.dotted}: `type: {wanted}` reads a plain string field, "
+                    f"this one is {field.kind}",
+                    line,
+                )
+            return vk.TIMESTAMP if wanted == "timestamp" else vk.QUANTITY
+        if field.kind == sch.STRING:
+            return vk.STRING if strings else None
+        return _FIELD_KINDS.get(field.kind)
+
+    def from_field(
+        self, field: sch.SchemaField, reason: str, mandatory: bool = False, strings: bool = False
+    ) -> bool:
+        kind = self.value_kind(field, strings)
         if kind is None:
             return False
+        requested = self.kind_config.types.get(field.dotted)
+        if requested is not None and requested[0] in VALUE_TYPES:
+            reason += f", read as a {requested[0]} (config type)"
         self.offer(
             _Candidate(
                 field.path, kind, reason, field.description, field.states, mandatory=mandatory
@@ -305,13 +402,17 @@ class _Planner:
                 continue
             if found.kind == sch.OBJECT:
                 below = list(sch.walk(self.root, top=(), below=entry.path))
-                if not any([self.from_field(f, reason, mandatory=True) for f in below]):
+                offered = [
+                    self.from_field(f, reason, mandatory=True, strings=not is_free_text(f.path))
+                    for f in below
+                ]
+                if not any(offered):
                     raise _config_error(
                         self.config,
                         f"{entry.dotted} has no field a metric can be made of",
                         entry.line,
                     )
-            elif self.from_field(found, reason, mandatory=True):
+            elif self.from_field(found, reason, mandatory=True, strings=True):
                 pass
             elif found.kind == sch.ARRAY:
                 self.offer(
@@ -324,7 +425,7 @@ class _Planner:
                     _Candidate(entry.path, vk.MAP, reason + ", one series per key", mandatory=True)
                 )
             else:
-                what = {sch.STRING: "a string without enum", sch.UNKNOWN: "schema-less"}.get(
+                what = {sch.UNKNOWN: "schema-less"}.get(
                     found.kind, f"a {found.kind} of {found.value_kind or 'unknown'} values"
                 )
                 raise _config_error(
@@ -342,7 +443,7 @@ class _Planner:
                 continue
             found, _ = sch.find(self.root, path)
             if found is not None:
-                self.from_field(found, f"configured ({dotted})", mandatory=True)
+                self.from_field(found, f"configured ({dotted})", mandatory=True, strings=True)
 
     def printer_columns(self) -> None:
         for column in self.version.printer_columns:
@@ -355,34 +456,70 @@ class _Planner:
                 continue
             if path == CREATED_PATH:
                 continue
-            found, _ = sch.find(self.root, path)
-            if found is None:
+            found, unknown = sch.find(self.root, path)
+            if found is None and unknown:
+                where = unknown.removeprefix("unknown:")
+                self.leave(".".join(path), f"{label}: inside {where} (a map or schema-less)")
+            elif found is None:
                 self.leave(".".join(path), f"{label}: not in the schema")
-            elif not self.from_field(found, label):
+            elif found.kind == sch.STRING and is_free_text(found.path):
+                self.leave(found.dotted, f"{label}: free text: include it to serve it as a label")
+            elif found.kind == sch.STRING and found.path[0] != "status":
+                self.leave(found.dotted, f"{label}: a spec string: include it to serve it")
+            elif not self.from_field(found, label, strings=True):
                 self.leave(found.dotted, f"{label}: {found.kind} field")
 
     def defaults(self) -> None:
-        """Fields two levels deep, offered so that the cap keeps the most telling first: the
-        observed state (`status`) before the desired one (`spec`), shallow before nested."""
-        wanted: list[tuple[int, int, sch.SchemaField]] = []
+        """Fields of `spec` and `status` to the planning depth, offered in the order the cap
+        keeps them (see `priority`); every other field is left out with the reason."""
+        for top in ("spec", "status"):
+            found, _ = sch.find(self.root, (top,))
+            if found is not None and found.kind == sch.UNKNOWN:
+                self.leave(top, "schema-less (preserve-unknown-fields): include its fields by path")
+        wanted: list[tuple[tuple[int, int], sch.SchemaField]] = []
         for field in sch.walk(self.root):
             depth = len(field.path) - 1
             if field.path == CONDITIONS_PATH or field.path in self.seen:
                 continue
-            if field.kind in (sch.OBJECT, sch.STRING):
+            if field.kind == sch.OBJECT or field.dotted in self.left_paths:
                 continue
-            if depth > DEFAULT_DEPTH:
+            limit = STATUS_DEPTH if field.path[0] == "status" else DEFAULT_DEPTH
+            if depth > limit:
                 if field.kind in _FIELD_KINDS:
-                    self.leave(field.dotted, f"deeper than {DEFAULT_DEPTH} levels: include it")
+                    self.leave(field.dotted, f"deeper than {limit} levels: include it")
                 continue
-            wanted.append((depth, 0 if field.path[0] == "status" else 1, field))
-        for depth, _rank, field in sorted(wanted, key=lambda w: (w[0], w[1])):
+            wanted.append((self.priority(field, depth), field))
+        for _, field in sorted(wanted, key=lambda w: w[0]):
+            depth = len(field.path) - 1
             where = field.path[0] if depth == 1 else f"nested {field.path[0]}"
-            if not self.from_field(field, f"{where} field"):
+            if field.kind == sch.STRING and is_free_text(field.path):
+                self.leave(field.dotted, "free text: include it to serve it as a label")
+            elif field.kind == sch.STRING and not is_state_string(field.path):
+                self.leave(field.dotted, "string: include it to serve its value as a label")
+            elif not self.from_field(field, f"{where} field", strings=True):
                 kind = {sch.UNKNOWN: "schema-less (preserve-unknown-fields)"}.get(
                     field.kind, field.kind
                 )
                 self.leave(field.dotted, f"{kind}: include it to measure it")
+
+    @staticmethod
+    def priority(field: sch.SchemaField, depth: int) -> tuple[int, int]:
+        """(rank, depth): the observed state first, what tells most first within it.
+
+        0 status states, timestamps and counts; 1 other status fields; 2 spec counts and
+        sizes; 3 other spec settings; 4 spec booleans; 5 status fields three levels deep.
+        """
+        telling = (
+            field.kind in (sch.TIMESTAMP, sch.ENUM, sch.STRING)
+            or _last_word(field.path) in COUNT_WORDS
+        )
+        if field.path[0] == "status":
+            if depth > DEFAULT_DEPTH:
+                return (5, depth)
+            return (0 if telling else 1, depth)
+        if field.kind == sch.BOOL:
+            return (4, depth)
+        return (2 if _last_word(field.path) in COUNT_WORDS else 3, depth)
 
     # -- choosing ---------------------------------------------------------------------------
 
@@ -394,7 +531,7 @@ class _Planner:
         optional = [c for c in self.candidates if c not in mandatory]
         room = max(0, self.cap() - len(mandatory))
         for dropped in optional[room:]:
-            self.leave(dropped.dotted, f"over the cap of {self.cap()} families per kind")
+            self.leave(dropped.dotted, f"over the cap of {self.cap()} families per kind", True)
         return mandatory + optional[:room]
 
     # -- naming -----------------------------------------------------------------------------
@@ -404,7 +541,7 @@ class _Planner:
         chosen = self.choose()
         renames = dict(self.kind_config.rename)
         types = dict(self.kind_config.types)
-        taken: set[str] = set()
+        taken = self.taken
         planned: list[FamilyPlan] = []
         for c in chosen:
             metric_type = self.metric_type(c, types.pop(c.dotted, None))
@@ -420,11 +557,11 @@ class _Planner:
                 + (": include it to rename or retype it" if opt_in else ""),
                 line,
             )
-        return FamilyChoice(tuple(planned), tuple(self.left_out))
+        return FamilyChoice(tuple(planned), tuple(self.left_out), self.cap())
 
     def metric_type(self, c: _Candidate, requested: tuple[str, int | None] | None) -> str:
         default = c.kind.metric_type
-        if requested is None:
+        if requested is None or requested[0] in VALUE_TYPES:
             return default
         wanted, line = requested
         if not c.kind.retypable:
@@ -448,9 +585,9 @@ class _Planner:
             if problem:
                 raise _config_error(self.config, f"rename of {c.dotted}: {name!r} {problem}", line)
             return name
-        name = lint_safe_name(c.kind.base_name(self.snake, c.path), metric_type)
-        if not c.kind.reserved_suffix_ok and name.endswith(RESERVED_SUFFIXES):
-            name += "_value"
+        name = lint_safe_name(c.kind.base_name(self.snake, c.path))
+        if not c.kind.reserved_suffix_ok:
+            name = unreserved_name(name)
         if metric_type == "counter":
             name += "_total"
         if c.kind.name in METADATA_MAPS and name in taken:
@@ -482,7 +619,7 @@ class _Planner:
 
     def extra_labels(self, c: _Candidate, name: str) -> tuple[str, ...]:
         keys = self.allow_list_of(c.kind)
-        names = c.kind.extra_labels(name, self.object_labels, keys)
+        names = c.kind.extra_labels(name, c.path, self.object_labels, keys)
         if keys and (len(set(names)) != len(names) or set(names) & set(self.object_labels)):
             noun = METADATA_MAPS[c.kind.name].noun
             raise _config_error(
@@ -515,9 +652,17 @@ def plan_kind_families(
     snake: str,
     config: MetricsConfig,
     object_labels: Sequence[str],
+    taken: set[str] | None = None,
 ) -> FamilyChoice:
-    """The families of one kind and what was left out, from its schema and the user's config."""
-    return _Planner(crd, version, snake, config, tuple(object_labels)).families()
+    """The families of one kind and what was left out, from its schema and the user's config.
+
+    `taken`: the family names other kinds of the project already use; the new ones are added,
+    so two paths of two kinds (`Foo` `spec.spec.x`, `FooSpec` `spec.x`) never share a name.
+    """
+    planner = _Planner(
+        crd, version, snake, config, tuple(object_labels), set() if taken is None else taken
+    )
+    return planner.families()
 
 
 def check_config_kinds(config: MetricsConfig, crds: Sequence[Crd]) -> None:

@@ -18,11 +18,12 @@ from .metric_config import MetricsConfig
 from .naming import (
     group_prefix,
     kind_label_name,
+    kind_metric_prefix,
     python_class_prefix,
     python_module_name,
     snake_case,
 )
-from .plan_model import FamilyPlan, KindPlan, LeftOut, MetricsPlan
+from .plan_model import FamilyPlan, KindPlan, LeftOut, MetricsPlan, natural_key
 
 __all__ = [
     "FamilyPlan",
@@ -107,12 +108,13 @@ def plan_metrics(
     snakes = _unique_kind_names(crds)
     check_config_kinds(options.metrics, crds)
     kinds = []
-    for crd in crds:
+    taken: set[str] = set()  # family names across kinds: two kinds never share one
+    for crd in sorted(crds, key=lambda c: snakes[c.name]):
         version = select_version(crd, requested_version(crd, options.versions))
         snake = snakes[crd.name]
         label_name = kind_label_name(snake)
         object_labels = KindPlan.labels_for(crd.namespaced, label_name)
-        choice = plan_kind_families(crd, version, snake, options.metrics, object_labels)
+        choice = plan_kind_families(crd, version, snake, options.metrics, object_labels, taken)
         kinds.append(
             KindPlan(
                 crd_name=crd.name,
@@ -128,14 +130,16 @@ def plan_metrics(
                 source=sources.get(crd.name, str(crd.file)),
                 families=choice.families,
                 left_out=choice.left_out,
+                cap=choice.cap,
             )
         )
-    return MetricsPlan(kinds=tuple(sorted(kinds, key=lambda k: k.module)))
+    # Natural order (`ceph2_store` before `ceph10_store`), as ruff sorts the imports of them.
+    return MetricsPlan(kinds=tuple(sorted(kinds, key=lambda k: natural_key(k.module))))
 
 
 def _unique_kind_names(crds: Sequence[Crd]) -> dict[str, str]:
     """Snake-case names per CRD; kinds that collide are prefixed by their API group."""
-    base = {crd.name: snake_case(crd.kind) for crd in crds}
+    base = {crd.name: kind_metric_prefix(crd.kind, crd.group) for crd in crds}
     counts = Counter(base.values())
     names: dict[str, str] = {}
     for crd in crds:

@@ -6,6 +6,7 @@ it without importing each other.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .value_kinds import ValueKind
@@ -49,6 +50,7 @@ class LeftOut:
 
     path: str
     reason: str
+    by_cap: bool = False  # planned but for the cap on families per kind
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,19 @@ class KindPlan:
     source: str
     families: tuple[FamilyPlan, ...]
     left_out: tuple[LeftOut, ...] = ()
+    cap: int = 0  # the cap on families this kind was planned under
+
+    @property
+    def cap_note(self) -> str | None:
+        """One line for `init` and `generate` when the cap cut fields out of this kind."""
+        cut = sum(1 for o in self.left_out if o.by_cap)
+        if not cut:
+            return None
+        fields = "field" if cut == 1 else "fields"
+        return (
+            f"note: {cut} {fields} left out by the cap of {self.cap} for {self.kind}: "
+            "see `operator-metrics explain`"
+        )
 
     @property
     def api_version(self) -> str:
@@ -88,6 +103,21 @@ class KindPlan:
 
 @dataclass(frozen=True)
 class MetricsPlan:
-    """The plan for a whole project: kinds sorted by module name."""
+    """The plan for a whole project: kinds in the natural order of their module names."""
 
     kinds: tuple[KindPlan, ...]
+
+    @property
+    def generator_names(self) -> list[str]:
+        """`<Kind>MetricsGenerator` of every kind, in the order ruff's RUF022 keeps `__all__`
+        (a natural, case-sensitive sort: `Ceph2Store` before `Ceph10Store`)."""
+        names = [f"{k.class_prefix}MetricsGenerator" for k in self.kinds]
+        return sorted(names, key=natural_key)
+
+
+def natural_key(text: str) -> list[tuple[int, int, str]]:
+    """Digit runs compare as numbers, everything else character by character."""
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.findall(r"\d+|\D", text)
+    ]

@@ -64,7 +64,7 @@ class ValueKind:
         return "_".join([snake, *(snake_case(p) for p in path)])
 
     def extra_labels(
-        self, name: str, object_labels: Sequence[str], keys: Sequence[str]
+        self, name: str, path: tuple[str, ...], object_labels: Sequence[str], keys: Sequence[str]
     ) -> tuple[str, ...]:
         """Labels after the object labels (`keys`: the allow-list of a metadata map)."""
         return ()
@@ -139,7 +139,7 @@ class _Enum(ValueKind):
     """A string with an `enum`: a state set, the family's own name as the state label."""
 
     def extra_labels(
-        self, name: str, object_labels: Sequence[str], keys: Sequence[str]
+        self, name: str, path: tuple[str, ...], object_labels: Sequence[str], keys: Sequence[str]
     ) -> tuple[str, ...]:
         return (name,)
 
@@ -161,6 +161,38 @@ class _Enum(ValueKind):
 
 
 @dataclass(frozen=True)
+class _String(ValueKind):
+    """A string as the value of one label (named after the field) on a sample of 1: the
+    kube-state-metrics `Info` way, one series per object that changes with the value."""
+
+    def extra_labels(
+        self, name: str, path: tuple[str, ...], object_labels: Sequence[str], keys: Sequence[str]
+    ) -> tuple[str, ...]:
+        return (string_label(path, object_labels),)
+
+    def help(self, about: About) -> str:
+        label = string_label(about.path, ())
+        return f"{super().help(about)} The value is the {label} label (1 per object)."
+
+    def ksm(
+        self,
+        path: tuple[str, ...],
+        states: tuple[str, ...],
+        extra_labels: tuple[str, ...],
+        label_keys: tuple[str, ...],
+        name_label: str,
+    ) -> KsmShape | None:
+        return {"type": "Info", "info": {"labelsFromPath": {extra_labels[0]: path}}}
+
+
+def string_label(path: tuple[str, ...], object_labels: Sequence[str]) -> str:
+    """The label a string family's value goes in: the field's name in snake case
+    (`status.phase` → `phase`), `value` when an object label already has that name."""
+    label = snake_case(path[-1])
+    return "value" if label in object_labels else label
+
+
+@dataclass(frozen=True)
 class _Conditions(ValueKind):
     """`status.conditions`: per condition type, a state set over the condition statuses."""
 
@@ -171,7 +203,7 @@ class _Conditions(ValueKind):
         return "_".join([snake, *parts])
 
     def extra_labels(
-        self, name: str, object_labels: Sequence[str], keys: Sequence[str]
+        self, name: str, path: tuple[str, ...], object_labels: Sequence[str], keys: Sequence[str]
     ) -> tuple[str, ...]:
         return (
             _free("type", "condition", object_labels),
@@ -207,7 +239,7 @@ class _Map(ValueKind):
     """A map of numbers or quantities: one series per key, the key as a label."""
 
     def extra_labels(
-        self, name: str, object_labels: Sequence[str], keys: Sequence[str]
+        self, name: str, path: tuple[str, ...], object_labels: Sequence[str], keys: Sequence[str]
     ) -> tuple[str, ...]:
         return (_free("key", "map", object_labels),)
 
@@ -254,7 +286,7 @@ class _MetadataMap(ValueKind):
         return f"{snake}_{self.name}"
 
     def extra_labels(
-        self, name: str, object_labels: Sequence[str], keys: Sequence[str]
+        self, name: str, path: tuple[str, ...], object_labels: Sequence[str], keys: Sequence[str]
     ) -> tuple[str, ...]:
         return tuple(label_name_for_key(k, self.noun) for k in keys)
 
@@ -324,6 +356,9 @@ DELETION_TIMESTAMP = _MetadataField(
     "(set while finalizers hold it).",
 )
 NUMBER = ValueKind("number", "number", "number")
+# `type: string` with a number `format`: read like a quantity (a number, or its decimal text).
+NUMBER_STRING = ValueKind("number_string", "number", "quantity")
+STRING = _String("string", "string", "string", retypable=False)
 BOOLEAN = ValueKind("bool", "bool", "bool", help_suffix=" 1 for true, 0 for false.")
 TIMESTAMP = ValueKind("timestamp", "timestamp", "timestamp", help_suffix=" In Unix seconds.")
 QUANTITY = ValueKind("quantity", "quantity", "quantity")
@@ -363,6 +398,8 @@ ALL: tuple[ValueKind, ...] = (
     METADATA_GENERATION,
     DELETION_TIMESTAMP,
     NUMBER,
+    NUMBER_STRING,
+    STRING,
     BOOLEAN,
     TIMESTAMP,
     QUANTITY,
