@@ -45,6 +45,20 @@ class FamilyPlan:
 
 
 @dataclass(frozen=True)
+class ReaderTable:
+    """The families of a kind one `read_*` function reads: one row each, its arguments."""
+
+    reader: str
+    argument_names: tuple[str, ...]
+    families: tuple[FamilyPlan, ...]
+
+    @property
+    def name(self) -> str:
+        """The module constant holding the rows: `READ_NUMBER`."""
+        return f"READ_{self.reader.upper()}"
+
+
+@dataclass(frozen=True)
 class LeftOut:
     """A field the plan does not measure, and why (depth, cap, type, config)."""
 
@@ -84,6 +98,24 @@ class KindPlan:
             f"note: {cut} {fields} left out by the cap of {self.cap} for {self.kind}: "
             "see `operator-metrics explain`"
         )
+
+    @property
+    def reader_tables(self) -> tuple[ReaderTable, ...]:
+        """The families read by a runtime reader, grouped by it (in order of first use), so a
+        generated module has one short row per family, whatever its name's length."""
+        tables: dict[str, list[FamilyPlan]] = {}
+        for f in self.families:
+            if f.reader is not None:
+                tables.setdefault(f.reader, []).append(f)
+        return tuple(
+            ReaderTable(reader, rows[0].value_kind.argument_names, tuple(rows))
+            for reader, rows in tables.items()
+        )
+
+    @property
+    def constant_families(self) -> tuple[FamilyPlan, ...]:
+        """Families whose one sample is a constant 1 (`<kind>_info`)."""
+        return tuple(f for f in self.families if f.reader is None)
 
     @property
     def api_version(self) -> str:

@@ -56,7 +56,9 @@ class ValueKind:
     help_suffix: str = ""
     metric_type: str = "gauge"  # the default type
     retypable: bool = True  # may the config make it a counter?
-    keeps_path: bool = True  # does the family (and its generated call) carry the path?
+    keeps_path: bool = True  # does the family carry the path (`info` has none)?
+    # The names of `reader_arguments` in the generated reader table's loop.
+    argument_names: tuple[str, ...] = ("path",)
     reserved_suffix_ok: bool = False  # may its name end in `_info`, `_count`...?
 
     def base_name(self, snake: str, path: tuple[str, ...]) -> str:
@@ -299,9 +301,7 @@ class _MetadataMap(ValueKind):
     def reader_arguments(
         self, path: tuple[str, ...], states: tuple[str, ...], label_keys: tuple[str, ...]
     ) -> tuple[object, ...]:
-        # The labels family passes no path: its generated call (and so every generated tree
-        # that has one) predates annotations, which pass theirs to the same reader.
-        return (label_keys, path) if self.keeps_path else (label_keys,)
+        return (label_keys, path)
 
     def ksm(
         self,
@@ -362,7 +362,14 @@ STRING = _String("string", "string", "string", retypable=False)
 BOOLEAN = ValueKind("bool", "bool", "bool", help_suffix=" 1 for true, 0 for false.")
 TIMESTAMP = ValueKind("timestamp", "timestamp", "timestamp", help_suffix=" In Unix seconds.")
 QUANTITY = ValueKind("quantity", "quantity", "quantity")
-ENUM = _Enum("enum", "enum", "enum", metric_type="stateset", retypable=False)
+ENUM = _Enum(
+    "enum",
+    "enum",
+    "enum",
+    metric_type="stateset",
+    retypable=False,
+    argument_names=("path", "states"),
+)
 CONDITIONS = _Conditions("conditions", "conditions", "conditions", retypable=False)
 MAP = _Map("map", "map", "map")
 ITEM_COUNT = _ItemCount("length", "length", "length", help_suffix=" Number of items.")
@@ -371,8 +378,8 @@ LABELS = _MetadataMap(
     "labels",
     "labels",
     retypable=False,
-    keeps_path=False,
     reserved_suffix_ok=True,
+    argument_names=("keys", "path"),
     path=LABELS_PATH,
     noun="label",
 )
@@ -382,6 +389,7 @@ ANNOTATIONS = _MetadataMap(
     "labels",
     retypable=False,
     reserved_suffix_ok=True,
+    argument_names=("keys", "path"),
     path=ANNOTATIONS_PATH,
     noun="annotation",
 )

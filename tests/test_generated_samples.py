@@ -246,7 +246,7 @@ def _parsed(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 def test_annotations_allow_list_end_to_end(tmp_path: Path) -> None:
     project = _annotated_project(tmp_path)
     module = (project / "pkg/metrics/kinds/memcached.py").read_text()
-    assert "read_labels(" in module and '("metadata", "annotations"),' in module
+    assert "read_labels(" in module and '("metadata", "annotations"))' in module
     identity = {"namespace": "ns", "memcached": "m"}
     with imported_package(project) as package:
         (generator_class,) = package.GENERATORS

@@ -1,6 +1,6 @@
 """Reading values out of custom-resource dicts, for generated generators.
 
-Generated code stays declarative (one call per family) while the type checks and conversions
+Generated code stays declarative (a table row per family) while the type checks and conversions
 live here, tested once. These run on every watch event, so they avoid regexes where a dict
 lookup will do and never raise on bad data: an absent value gives no sample, a value of the
 wrong type gives no sample and one `SampleSet.problem`.

@@ -68,6 +68,22 @@ FAMILIES: tuple[MetricFamilyDef, ...] = (
     MEMCACHED_SPEC_CONTAINER_PORT,
 )
 
+# path of each family `read_timestamp` reads
+READ_TIMESTAMP: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (MEMCACHED_CREATED, ("metadata", "creationTimestamp")),
+)
+
+# path of each family `read_conditions` reads
+READ_CONDITIONS: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (MEMCACHED_STATUS_CONDITION, ("status", "conditions")),
+)
+
+# path of each family `read_number` reads
+READ_NUMBER: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (MEMCACHED_SPEC_SIZE, ("spec", "size")),
+    (MEMCACHED_SPEC_CONTAINER_PORT, ("spec", "containerPort")),
+)
+
 
 class MetricsGenerator:
     """Turns one Memcached object, as the API returns it, into samples."""
@@ -84,9 +100,11 @@ class MetricsGenerator:
         samples = SampleSet()
         labels = object_identity(obj, namespaced=True)
         samples.add(MEMCACHED_INFO, labels, 1.0)
-        read_timestamp(samples, MEMCACHED_CREATED, labels, obj, ("metadata", "creationTimestamp"))
-        read_conditions(samples, MEMCACHED_STATUS_CONDITION, labels, obj, ("status", "conditions"))
-        read_number(samples, MEMCACHED_SPEC_SIZE, labels, obj, ("spec", "size"))
-        read_number(samples, MEMCACHED_SPEC_CONTAINER_PORT, labels, obj, ("spec", "containerPort"))
+        for family, path in READ_TIMESTAMP:
+            read_timestamp(samples, family, labels, obj, path)
+        for family, path in READ_CONDITIONS:
+            read_conditions(samples, family, labels, obj, path)
+        for family, path in READ_NUMBER:
+            read_number(samples, family, labels, obj, path)
         custom.generate(obj, labels, samples)
         return samples

@@ -428,6 +428,94 @@ FAMILIES: tuple[MetricFamilyDef, ...] = (
     PROMETHEUS_SPEC_RUNTIME_GO_GC,
 )
 
+# path of each family `read_timestamp` reads
+READ_TIMESTAMP: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (PROMETHEUS_CREATED, ("metadata", "creationTimestamp")),
+)
+
+# path of each family `read_conditions` reads
+READ_CONDITIONS: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (PROMETHEUS_STATUS_CONDITION, ("status", "conditions")),
+)
+
+# path of each family `read_number` reads
+READ_NUMBER: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (PROMETHEUS_SPEC_REPLICAS, ("spec", "replicas")),
+    (PROMETHEUS_STATUS_AVAILABLE_REPLICAS, ("status", "availableReplicas")),
+    (PROMETHEUS_STATUS_REPLICAS, ("status", "replicas")),
+    (PROMETHEUS_STATUS_UNAVAILABLE_REPLICAS, ("status", "unavailableReplicas")),
+    (PROMETHEUS_STATUS_UPDATED_REPLICAS, ("status", "updatedReplicas")),
+    (PROMETHEUS_STATUS_SHARDS, ("status", "shards")),
+    (PROMETHEUS_SPEC_EXEMPLARS_MAX_SIZE, ("spec", "exemplars", "maxSize")),
+    (PROMETHEUS_SPEC_ENFORCED_KEEP_DROPPED_TARGETS, ("spec", "enforcedKeepDroppedTargets")),
+    (PROMETHEUS_SPEC_ENFORCED_LABEL_LIMIT, ("spec", "enforcedLabelLimit")),
+    (PROMETHEUS_SPEC_ENFORCED_LABEL_NAME_LENGTH_LIMIT, ("spec", "enforcedLabelNameLengthLimit")),
+    (PROMETHEUS_SPEC_ENFORCED_LABEL_VALUE_LENGTH_LIMIT, ("spec", "enforcedLabelValueLengthLimit")),
+    (PROMETHEUS_SPEC_ENFORCED_SAMPLE_LIMIT, ("spec", "enforcedSampleLimit")),
+    (PROMETHEUS_SPEC_ENFORCED_TARGET_LIMIT, ("spec", "enforcedTargetLimit")),
+    (PROMETHEUS_SPEC_KEEP_DROPPED_TARGETS, ("spec", "keepDroppedTargets")),
+    (PROMETHEUS_SPEC_LABEL_LIMIT, ("spec", "labelLimit")),
+    (PROMETHEUS_SPEC_LABEL_NAME_LENGTH_LIMIT, ("spec", "labelNameLengthLimit")),
+    (PROMETHEUS_SPEC_LABEL_VALUE_LENGTH_LIMIT, ("spec", "labelValueLengthLimit")),
+    (PROMETHEUS_SPEC_MAXIMUM_STARTUP_DURATION_SECONDS, ("spec", "maximumStartupDurationSeconds")),
+    (PROMETHEUS_SPEC_MIN_READY_SECONDS, ("spec", "minReadySeconds")),
+    (PROMETHEUS_SPEC_SAMPLE_LIMIT, ("spec", "sampleLimit")),
+    (PROMETHEUS_SPEC_SHARDS, ("spec", "shards")),
+    (PROMETHEUS_SPEC_TARGET_LIMIT, ("spec", "targetLimit")),
+    (PROMETHEUS_SPEC_TERMINATION_GRACE_PERIOD_SECONDS, ("spec", "terminationGracePeriodSeconds")),
+    (PROMETHEUS_SPEC_QUERY_MAX_CONCURRENCY, ("spec", "query", "maxConcurrency")),
+    (PROMETHEUS_SPEC_QUERY_MAX_SAMPLES, ("spec", "query", "maxSamples")),
+    (PROMETHEUS_SPEC_RUNTIME_GO_GC, ("spec", "runtime", "goGC")),
+)
+
+# path of each family `read_bool` reads
+READ_BOOL: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (PROMETHEUS_STATUS_PAUSED, ("status", "paused")),
+)
+
+# path, states of each family `read_enum` reads
+READ_ENUM: tuple[tuple[MetricFamilyDef, tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        PROMETHEUS_SPEC_DNS_POLICY,
+        ("spec", "dnsPolicy"),
+        ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"),
+    ),
+    (
+        PROMETHEUS_SPEC_IMAGE_PULL_POLICY,
+        ("spec", "imagePullPolicy"),
+        ("", "Always", "Never", "IfNotPresent"),
+    ),
+    (PROMETHEUS_SPEC_LOG_FORMAT, ("spec", "logFormat"), ("", "logfmt", "json")),
+    (PROMETHEUS_SPEC_LOG_LEVEL, ("spec", "logLevel"), ("", "debug", "info", "warn", "error")),
+    (
+        PROMETHEUS_SPEC_NAME_ESCAPING_SCHEME,
+        ("spec", "nameEscapingScheme"),
+        ("AllowUTF8", "Underscores", "Dots", "Values"),
+    ),
+    (PROMETHEUS_SPEC_NAME_VALIDATION_SCHEME, ("spec", "nameValidationScheme"), ("UTF8", "Legacy")),
+    (
+        PROMETHEUS_SPEC_POD_MANAGEMENT_POLICY,
+        ("spec", "podManagementPolicy"),
+        ("OrderedReady", "Parallel"),
+    ),
+    (PROMETHEUS_SPEC_RELOAD_STRATEGY, ("spec", "reloadStrategy"), ("HTTP", "ProcessSignal")),
+    (
+        PROMETHEUS_SPEC_SERVICE_DISCOVERY_ROLE,
+        ("spec", "serviceDiscoveryRole"),
+        ("Endpoints", "EndpointSlice"),
+    ),
+    (
+        PROMETHEUS_SPEC_OTLP_TRANSLATION_STRATEGY,
+        ("spec", "otlp", "translationStrategy"),
+        (
+            "NoUTF8EscapingWithSuffixes",
+            "UnderscoreEscapingWithSuffixes",
+            "NoTranslation",
+            "UnderscoreEscapingWithoutSuffixes",
+        ),
+    ),
+)
+
 
 class MetricsGenerator:
     """Turns one Prometheus object, as the API returns it, into samples."""
@@ -444,217 +532,15 @@ class MetricsGenerator:
         samples = SampleSet()
         labels = object_identity(obj, namespaced=True)
         samples.add(PROMETHEUS_INFO, labels, 1.0)
-        read_timestamp(samples, PROMETHEUS_CREATED, labels, obj, ("metadata", "creationTimestamp"))
-        read_conditions(samples, PROMETHEUS_STATUS_CONDITION, labels, obj, ("status", "conditions"))
-        read_number(samples, PROMETHEUS_SPEC_REPLICAS, labels, obj, ("spec", "replicas"))
-        read_number(
-            samples,
-            PROMETHEUS_STATUS_AVAILABLE_REPLICAS,
-            labels,
-            obj,
-            ("status", "availableReplicas"),
-        )
-        read_bool(samples, PROMETHEUS_STATUS_PAUSED, labels, obj, ("status", "paused"))
-        read_number(samples, PROMETHEUS_STATUS_REPLICAS, labels, obj, ("status", "replicas"))
-        read_number(
-            samples,
-            PROMETHEUS_STATUS_UNAVAILABLE_REPLICAS,
-            labels,
-            obj,
-            ("status", "unavailableReplicas"),
-        )
-        read_number(
-            samples, PROMETHEUS_STATUS_UPDATED_REPLICAS, labels, obj, ("status", "updatedReplicas")
-        )
-        read_number(samples, PROMETHEUS_STATUS_SHARDS, labels, obj, ("status", "shards"))
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_EXEMPLARS_MAX_SIZE,
-            labels,
-            obj,
-            ("spec", "exemplars", "maxSize"),
-        )
-        read_enum(
-            samples,
-            PROMETHEUS_SPEC_DNS_POLICY,
-            labels,
-            obj,
-            ("spec", "dnsPolicy"),
-            ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"),
-        )
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_ENFORCED_KEEP_DROPPED_TARGETS,
-            labels,
-            obj,
-            ("spec", "enforcedKeepDroppedTargets"),
-        )
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_ENFORCED_LABEL_LIMIT,
-            labels,
-            obj,
-            ("spec", "enforcedLabelLimit"),
-        )
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_ENFORCED_LABEL_NAME_LENGTH_LIMIT,
-            labels,
-            obj,
-            ("spec", "enforcedLabelNameLengthLimit"),
-        )
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_ENFORCED_LABEL_VALUE_LENGTH_LIMIT,
-            labels,
-            obj,
-            ("spec", "enforcedLabelValueLengthLimit"),
-        )
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_ENFORCED_SAMPLE_LIMIT,
-            labels,
-            obj,
-            ("spec", "enforcedSampleLimit"),
-        )
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_ENFORCED_TARGET_LIMIT,
-            labels,
-            obj,
-            ("spec", "enforcedTargetLimit"),
-        )
-        read_enum(
-            samples,
-            PROMETHEUS_SPEC_IMAGE_PULL_POLICY,
-            labels,
-            obj,
-            ("spec", "imagePullPolicy"),
-            ("", "Always", "Never", "IfNotPresent"),
-        )
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_KEEP_DROPPED_TARGETS,
-            labels,
-            obj,
-            ("spec", "keepDroppedTargets"),
-        )
-        read_number(samples, PROMETHEUS_SPEC_LABEL_LIMIT, labels, obj, ("spec", "labelLimit"))
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_LABEL_NAME_LENGTH_LIMIT,
-            labels,
-            obj,
-            ("spec", "labelNameLengthLimit"),
-        )
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_LABEL_VALUE_LENGTH_LIMIT,
-            labels,
-            obj,
-            ("spec", "labelValueLengthLimit"),
-        )
-        read_enum(
-            samples,
-            PROMETHEUS_SPEC_LOG_FORMAT,
-            labels,
-            obj,
-            ("spec", "logFormat"),
-            ("", "logfmt", "json"),
-        )
-        read_enum(
-            samples,
-            PROMETHEUS_SPEC_LOG_LEVEL,
-            labels,
-            obj,
-            ("spec", "logLevel"),
-            ("", "debug", "info", "warn", "error"),
-        )
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_MAXIMUM_STARTUP_DURATION_SECONDS,
-            labels,
-            obj,
-            ("spec", "maximumStartupDurationSeconds"),
-        )
-        read_number(
-            samples, PROMETHEUS_SPEC_MIN_READY_SECONDS, labels, obj, ("spec", "minReadySeconds")
-        )
-        read_enum(
-            samples,
-            PROMETHEUS_SPEC_NAME_ESCAPING_SCHEME,
-            labels,
-            obj,
-            ("spec", "nameEscapingScheme"),
-            ("AllowUTF8", "Underscores", "Dots", "Values"),
-        )
-        read_enum(
-            samples,
-            PROMETHEUS_SPEC_NAME_VALIDATION_SCHEME,
-            labels,
-            obj,
-            ("spec", "nameValidationScheme"),
-            ("UTF8", "Legacy"),
-        )
-        read_enum(
-            samples,
-            PROMETHEUS_SPEC_POD_MANAGEMENT_POLICY,
-            labels,
-            obj,
-            ("spec", "podManagementPolicy"),
-            ("OrderedReady", "Parallel"),
-        )
-        read_enum(
-            samples,
-            PROMETHEUS_SPEC_RELOAD_STRATEGY,
-            labels,
-            obj,
-            ("spec", "reloadStrategy"),
-            ("HTTP", "ProcessSignal"),
-        )
-        read_number(samples, PROMETHEUS_SPEC_SAMPLE_LIMIT, labels, obj, ("spec", "sampleLimit"))
-        read_enum(
-            samples,
-            PROMETHEUS_SPEC_SERVICE_DISCOVERY_ROLE,
-            labels,
-            obj,
-            ("spec", "serviceDiscoveryRole"),
-            ("Endpoints", "EndpointSlice"),
-        )
-        read_number(samples, PROMETHEUS_SPEC_SHARDS, labels, obj, ("spec", "shards"))
-        read_number(samples, PROMETHEUS_SPEC_TARGET_LIMIT, labels, obj, ("spec", "targetLimit"))
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_TERMINATION_GRACE_PERIOD_SECONDS,
-            labels,
-            obj,
-            ("spec", "terminationGracePeriodSeconds"),
-        )
-        read_enum(
-            samples,
-            PROMETHEUS_SPEC_OTLP_TRANSLATION_STRATEGY,
-            labels,
-            obj,
-            ("spec", "otlp", "translationStrategy"),
-            (
-                "NoUTF8EscapingWithSuffixes",
-                "UnderscoreEscapingWithSuffixes",
-                "NoTranslation",
-                "UnderscoreEscapingWithoutSuffixes",
-            ),
-        )
-        read_number(
-            samples,
-            PROMETHEUS_SPEC_QUERY_MAX_CONCURRENCY,
-            labels,
-            obj,
-            ("spec", "query", "maxConcurrency"),
-        )
-        read_number(
-            samples, PROMETHEUS_SPEC_QUERY_MAX_SAMPLES, labels, obj, ("spec", "query", "maxSamples")
-        )
-        read_number(
-            samples, PROMETHEUS_SPEC_RUNTIME_GO_GC, labels, obj, ("spec", "runtime", "goGC")
-        )
+        for family, path in READ_TIMESTAMP:
+            read_timestamp(samples, family, labels, obj, path)
+        for family, path in READ_CONDITIONS:
+            read_conditions(samples, family, labels, obj, path)
+        for family, path in READ_NUMBER:
+            read_number(samples, family, labels, obj, path)
+        for family, path in READ_BOOL:
+            read_bool(samples, family, labels, obj, path)
+        for family, path, states in READ_ENUM:
+            read_enum(samples, family, labels, obj, path, states)
         custom.generate(obj, labels, samples)
         return samples

@@ -246,6 +246,71 @@ FAMILIES: tuple[MetricFamilyDef, ...] = (
     GADGET_STATUS_PLACEMENT_BACKUP_SIZE_BYTES,
 )
 
+# path of each family `read_timestamp` reads
+READ_TIMESTAMP: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (GADGET_CREATED, ("metadata", "creationTimestamp")),
+    (GADGET_STATUS_LAST_BACKUP_TIME, ("status", "lastBackupTime")),
+    (GADGET_DELETION_TIMESTAMP, ("metadata", "deletionTimestamp")),
+    (GADGET_STATUS_LAST_SYNC_TIME, ("status", "lastSyncTime")),
+)
+
+# path of each family `read_string` reads
+READ_STRING: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (GADGET_SPEC_IMAGE, ("spec", "image")),
+    (GADGET_STATUS_CURRENT_PRIMARY, ("status", "currentPrimary")),
+    (GADGET_STATUS_PHASE, ("status", "phase")),
+    (GADGET_STATUS_PLACEMENT_ZONE, ("status", "placement", "zone")),
+    (GADGET_STATUS_CLUSTER_HEALTH, ("status", "clusterHealth")),
+)
+
+# path of each family `read_length` reads
+READ_LENGTH: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (GADGET_SPEC_PORTS_ITEMS, ("spec", "ports")),
+)
+
+# path of each family `read_map` reads
+READ_MAP: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (GADGET_SPEC_LIMITS, ("spec", "limits")),
+)
+
+# path of each family `read_number` reads
+READ_NUMBER: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (GADGET_METADATA_GENERATION, ("metadata", "generation")),
+    (GADGET_STATUS_OBSERVED_GENERATION_TOTAL, ("status", "observedGeneration")),
+    (GADGET_STATUS_READY_REPLICAS, ("status", "readyReplicas")),
+    (GADGET_SPEC_REPLICAS, ("spec", "replicas")),
+    (GADGET_SPEC_RETENTION_DAY, ("spec", "retentionDays")),
+    (GADGET_SPEC_MAX_OSDS, ("spec", "maxOSDs")),
+    (GADGET_STATUS_PLACEMENT_BACKUP_SIZE_BYTES, ("status", "placement", "backup", "sizeBytes")),
+)
+
+# path of each family `read_conditions` reads
+READ_CONDITIONS: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (GADGET_STATUS_CONDITION, ("status", "conditions")),
+)
+
+# keys, path of each family `read_labels` reads
+READ_LABELS: tuple[tuple[MetricFamilyDef, tuple[str, ...], tuple[str, ...]], ...] = (
+    (GADGET_LABELS, ("app.kubernetes.io/name",), ("metadata", "labels")),
+    (GADGET_ANNOTATIONS, ("example.com/owner",), ("metadata", "annotations")),
+)
+
+# path of each family `read_quantity` reads
+READ_QUANTITY: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (GADGET_STATUS_USED_BYTES, ("status", "usedBytes")),
+    (GADGET_SPEC_STORAGE_SIZE, ("spec", "storageSize")),
+)
+
+# path, states of each family `read_enum` reads
+READ_ENUM: tuple[tuple[MetricFamilyDef, tuple[str, ...], tuple[str, ...]], ...] = (
+    (GADGET_SPEC_TIER, ("spec", "tier"), ("bronze", "silver", "gold")),
+)
+
+# path of each family `read_bool` reads
+READ_BOOL: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (GADGET_SPEC_PAUSED, ("spec", "paused")),
+)
+
 
 class MetricsGenerator:
     """Turns one Gadget object, as the API returns it, into samples."""
@@ -262,61 +327,25 @@ class MetricsGenerator:
         samples = SampleSet()
         labels = object_identity(obj, namespaced=True)
         samples.add(GADGET_INFO, labels, 1.0)
-        read_timestamp(samples, GADGET_CREATED, labels, obj, ("metadata", "creationTimestamp"))
-        read_string(samples, GADGET_SPEC_IMAGE, labels, obj, ("spec", "image"))
-        read_length(samples, GADGET_SPEC_PORTS_ITEMS, labels, obj, ("spec", "ports"))
-        read_map(samples, GADGET_SPEC_LIMITS, labels, obj, ("spec", "limits"))
-        read_string(
-            samples, GADGET_STATUS_CURRENT_PRIMARY, labels, obj, ("status", "currentPrimary")
-        )
-        read_timestamp(
-            samples, GADGET_STATUS_LAST_BACKUP_TIME, labels, obj, ("status", "lastBackupTime")
-        )
-        read_number(samples, GADGET_METADATA_GENERATION, labels, obj, ("metadata", "generation"))
-        read_timestamp(
-            samples, GADGET_DELETION_TIMESTAMP, labels, obj, ("metadata", "deletionTimestamp")
-        )
-        read_number(
-            samples,
-            GADGET_STATUS_OBSERVED_GENERATION_TOTAL,
-            labels,
-            obj,
-            ("status", "observedGeneration"),
-        )
-        read_conditions(samples, GADGET_STATUS_CONDITION, labels, obj, ("status", "conditions"))
-        read_labels(samples, GADGET_LABELS, labels, obj, ("app.kubernetes.io/name",))
-        read_labels(
-            samples,
-            GADGET_ANNOTATIONS,
-            labels,
-            obj,
-            ("example.com/owner",),
-            ("metadata", "annotations"),
-        )
-        read_string(samples, GADGET_STATUS_PHASE, labels, obj, ("status", "phase"))
-        read_string(
-            samples, GADGET_STATUS_PLACEMENT_ZONE, labels, obj, ("status", "placement", "zone")
-        )
-        read_string(samples, GADGET_STATUS_CLUSTER_HEALTH, labels, obj, ("status", "clusterHealth"))
-        read_timestamp(
-            samples, GADGET_STATUS_LAST_SYNC_TIME, labels, obj, ("status", "lastSyncTime")
-        )
-        read_number(samples, GADGET_STATUS_READY_REPLICAS, labels, obj, ("status", "readyReplicas"))
-        read_quantity(samples, GADGET_STATUS_USED_BYTES, labels, obj, ("status", "usedBytes"))
-        read_number(samples, GADGET_SPEC_REPLICAS, labels, obj, ("spec", "replicas"))
-        read_quantity(samples, GADGET_SPEC_STORAGE_SIZE, labels, obj, ("spec", "storageSize"))
-        read_number(samples, GADGET_SPEC_RETENTION_DAY, labels, obj, ("spec", "retentionDays"))
-        read_number(samples, GADGET_SPEC_MAX_OSDS, labels, obj, ("spec", "maxOSDs"))
-        read_enum(
-            samples, GADGET_SPEC_TIER, labels, obj, ("spec", "tier"), ("bronze", "silver", "gold")
-        )
-        read_bool(samples, GADGET_SPEC_PAUSED, labels, obj, ("spec", "paused"))
-        read_number(
-            samples,
-            GADGET_STATUS_PLACEMENT_BACKUP_SIZE_BYTES,
-            labels,
-            obj,
-            ("status", "placement", "backup", "sizeBytes"),
-        )
+        for family, path in READ_TIMESTAMP:
+            read_timestamp(samples, family, labels, obj, path)
+        for family, path in READ_STRING:
+            read_string(samples, family, labels, obj, path)
+        for family, path in READ_LENGTH:
+            read_length(samples, family, labels, obj, path)
+        for family, path in READ_MAP:
+            read_map(samples, family, labels, obj, path)
+        for family, path in READ_NUMBER:
+            read_number(samples, family, labels, obj, path)
+        for family, path in READ_CONDITIONS:
+            read_conditions(samples, family, labels, obj, path)
+        for family, keys, path in READ_LABELS:
+            read_labels(samples, family, labels, obj, keys, path)
+        for family, path in READ_QUANTITY:
+            read_quantity(samples, family, labels, obj, path)
+        for family, path, states in READ_ENUM:
+            read_enum(samples, family, labels, obj, path, states)
+        for family, path in READ_BOOL:
+            read_bool(samples, family, labels, obj, path)
         custom.generate(obj, labels, samples)
         return samples
