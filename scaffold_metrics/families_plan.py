@@ -457,7 +457,10 @@ class _Planner:
             if path == CREATED_PATH:
                 continue
             found, unknown = sch.find(self.root, path)
-            if found is None and unknown:
+            if found is None and self.is_status_string_key(path, unknown):
+                where = unknown.removeprefix("unknown:")
+                self.offer(_Candidate(path, vk.STRING, f"{label} (a key of the map {where})"))
+            elif found is None and unknown:
                 where = unknown.removeprefix("unknown:")
                 self.leave(".".join(path), f"{label}: inside {where} (a map or schema-less)")
             elif found is None:
@@ -468,6 +471,18 @@ class _Planner:
                 self.leave(found.dotted, f"{label}: a spec string: include it to serve it")
             elif not self.from_field(found, label, strings=True):
                 self.leave(found.dotted, f"{label}: {found.kind} field")
+
+    def is_status_string_key(self, path: tuple[str, ...], unknown: str) -> bool:
+        """A printer column's path is one key of a `status` map of strings: a string state."""
+        if not unknown or path[0] != "status":
+            return False
+        parent, _ = sch.find(self.root, path[:-1])
+        return (
+            parent is not None
+            and parent.kind == sch.MAP
+            and parent.value_kind == sch.STRING
+            and not is_free_text(path)
+        )
 
     def defaults(self) -> None:
         """Fields of `spec` and `status` to the planning depth, offered in the order the cap

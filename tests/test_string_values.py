@@ -64,9 +64,9 @@ def test_default_string_rule_and_free_text() -> None:
     assert left["status.message"] == "free text: include it to serve it as a label"
     assert left["status.currentPrimary"] == "string: include it to serve its value as a label"
     assert left["status.lastBackupTime"] == "string: include it to serve its value as a label"
-    assert left["status.tags.owner"] == (
-        "printer column 'Owner': inside status.tags (a map or schema-less)"
-    )
+    # A printer column into a status map of strings is valid: that key is served.
+    assert planned["status.tags.owner"] == ("gadget_status_tags_owner", "string", ("owner",))
+    assert "status.tags.owner" not in left
     phase = next(f for f in kind.families if f.source == "status.phase")
     assert phase.help == (
         "Where the gadget is in its lifecycle. The value is the phase label (1 per object)."
@@ -152,10 +152,11 @@ def test_ksm_export_of_strings_numeric_strings_and_string_times(tmp_path: Path) 
 def test_the_cap_keeps_status_before_spec_settings(tmp_path: Path) -> None:
     kind = plan_of(load(GADGETS), _options("max_families: 12\n")).kinds[0]
     sources = [f.source for f in kind.families]
-    # Mandatory (info, created, conditions), then status states, times and counts first.
-    assert sources[3:8] == [
-        "status.phase",
+    # Mandatory (info, created, conditions), printer columns, then status states, times, counts.
+    assert sources[3:9] == [
+        "status.phase",  # the printer columns
         "status.placement.zone",
+        "status.tags.owner",
         "status.clusterHealth",
         "status.lastSyncTime",
         "status.readyReplicas",

@@ -140,6 +140,13 @@ GADGET_STATUS_PLACEMENT_ZONE = MetricFamilyDef(
     label_names=(*OBJECT_LABELS, "zone"),
 )
 
+GADGET_STATUS_TAGS_OWNER = MetricFamilyDef(
+    name="gadget_status_tags_owner",
+    help="Gadget status.tags.owner. The value is the owner label (1 per object).",
+    type=MetricType.GAUGE,
+    label_names=(*OBJECT_LABELS, "owner"),
+)
+
 GADGET_STATUS_CLUSTER_HEALTH = MetricFamilyDef(
     name="gadget_status_cluster_health",
     help="Gadget status.clusterHealth. The value is the cluster_health label (1 per object).",
@@ -233,6 +240,7 @@ FAMILIES: tuple[MetricFamilyDef, ...] = (
     GADGET_ANNOTATIONS,
     GADGET_STATUS_PHASE,
     GADGET_STATUS_PLACEMENT_ZONE,
+    GADGET_STATUS_TAGS_OWNER,
     GADGET_STATUS_CLUSTER_HEALTH,
     GADGET_STATUS_LAST_SYNC_TIME,
     GADGET_STATUS_READY_REPLICAS,
@@ -260,6 +268,7 @@ READ_STRING: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
     (GADGET_STATUS_CURRENT_PRIMARY, ("status", "currentPrimary")),
     (GADGET_STATUS_PHASE, ("status", "phase")),
     (GADGET_STATUS_PLACEMENT_ZONE, ("status", "placement", "zone")),
+    (GADGET_STATUS_TAGS_OWNER, ("status", "tags", "owner")),
     (GADGET_STATUS_CLUSTER_HEALTH, ("status", "clusterHealth")),
 )
 
