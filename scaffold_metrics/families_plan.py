@@ -1,13 +1,17 @@
 """Schema-driven families of one kind: what to measure, named, typed, bounded.
 
 Planned by default: `<kind>_info`, `<kind>_created`, the usual `status.conditions`, every field a
-printer column points at, and the numeric, boolean, timestamp, quantity and enum fields directly
-under `spec` and `status` and one object level below. A cap per kind keeps huge schemas bounded;
-the user's `metrics:` config adds (any depth, arrays, maps, schema-less fields), removes,
-renames and retypes. Everything not planned is reported with the reason, for `explain`.
+printer column points at, the numeric, boolean, timestamp, quantity and enum fields directly
+under `spec` and `status` and one object level below (`status` one more when room is left), and
+the status string states (see `is_state_string`). A cap per kind keeps huge schemas bounded,
+keeping the observed state first (see `priority`); the user's `metrics:` config adds (any depth,
+any string, arrays, maps, schema-less fields), removes, renames and retypes. Every field of
+`spec` and `status` to the planning depth not planned is reported once, with the reason, for
+`explain`. How each family is named, labelled and read is its value kind's (`value_kinds`).
 
-Names are `<kind>_<path in snake_case>`: valid, unique (later collisions get `_2`, `_3`, in
-planning order), never ending in a suffix Prometheus reserves for other types.
+Names are `<kind>_<path in snake_case>`: promtool-clean (`lint_safe_name`), unique across the
+project (later collisions get `_2`, `_3`, in planning order), never ending in a suffix
+Prometheus reserves for other types (`unreserved_name`).
 """
 
 from __future__ import annotations
