@@ -244,7 +244,7 @@ def _document_crd(
             lines(data, "apiVersion"),
             hint="use apiextensions.k8s.io/v1 (or the old v1beta1)",
         )
-    return _parse_crd(data, file, api_version == "apiextensions.k8s.io/v1beta1", lines)
+    return _parse_crd(data, file, api_version == "apiextensions.k8s.io/v1beta1", lines, notes)
 
 
 def _shown(value: Any, quote: bool = True, limit: int = 80) -> str:
@@ -292,7 +292,24 @@ def _require_name(
     return value
 
 
-def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFinder) -> Crd:
+# The keys of a CRD's spec (v1 and v1beta1); any other is noted, never silently dropped.
+_SPEC_KEYS = (
+    "group",
+    "names",
+    "scope",
+    "versions",
+    "version",
+    "validation",
+    "subresources",
+    "additionalPrinterColumns",
+    "conversion",
+    "preserveUnknownFields",
+)
+
+
+def _parse_crd(
+    doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFinder, notes: list[str]
+) -> Crd:
     line = lines.document_line
     spec = _require_map(doc, "spec", file, "spec", lines)
     names = _require_map(spec, "names", file, "spec.names", lines)
@@ -309,6 +326,19 @@ def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFi
     for key in ("shortNames", "categories"):
         _check_strings(names, key, file, f"spec.names.{key}", lines)
     scope = spec.get("scope", "Namespaced")
+    if scope == "" and v1beta1:  # the API server defaults an empty v1beta1 scope
+        notes.append(
+            f"note: {kind}: empty spec.scope read as Namespaced: {file}:{lines(spec, 'scope')}"
+        )
+        scope = "Namespaced"
+    for key in spec:
+        if isinstance(key, str) and key not in _SPEC_KEYS:
+            like = next((k for k in _SPEC_KEYS if k.lower() == key.lower()), None)
+            hint = f" (did you mean {like!r}?)" if like else ""
+            notes.append(
+                f"note: {kind}: unknown key {key!r} in spec, ignored{hint}: "
+                f"{file}:{lines(spec, key)}"
+            )
     if not isinstance(scope, str) or scope not in ("Namespaced", "Cluster"):
         raise InputError(
             f"invalid spec.scope {_shown(scope)}",
@@ -317,6 +347,12 @@ def _parse_crd(doc: Mapping[str, Any], file: Path, v1beta1: bool, lines: _LineFi
             hint="scope is Namespaced or Cluster",
         )
     versions = _parse_versions(spec, file, v1beta1, lines)
+    for version in versions:
+        if version.schema is None:
+            notes.append(
+                f"note: {kind} {version.name} has no schema: only {kind}'s info and creation "
+                f"time are measured, include fields by path to add more: {file}:{line}"
+            )
     metadata = doc.get("metadata")
     if metadata is not None and not isinstance(metadata, Mapping):
         raise InputError("CRD metadata is not a mapping", file, lines(doc, "metadata"))

@@ -16,16 +16,9 @@ from typing import Any
 
 from .config import config_path, load_config
 from .crd import Crd, load_crds
-from .families_plan import LeftOut, plan_kind_families
 from .metric_config import parse_metrics_config
-from .plan import (
-    KindPlan,
-    MetricsPlan,
-    PlanOptions,
-    plan_metrics,
-    requested_version,
-    select_version,
-)
+from .plan import KindPlan, LeftOut, MetricsPlan, PlanOptions, plan_metrics
+from .value_kinds import METADATA_MAPS
 
 
 @dataclass(frozen=True)
@@ -65,18 +58,8 @@ def build_plan(inputs: PlanInputs) -> MetricsPlan:
 
 
 def explain(inputs: PlanInputs) -> list[KindExplanation]:
-    """Every kind's plan, with the fields left out of it."""
-    plan = build_plan(inputs)
-    by_name = {crd.name: crd for crd in inputs.crds}
-    result = []
-    for kind in plan.kinds:
-        crd = by_name[kind.crd_name]
-        version = select_version(crd, requested_version(crd, inputs.options.versions))
-        choice = plan_kind_families(
-            crd, version, kind.snake, inputs.options.metrics, kind.object_labels
-        )
-        result.append(KindExplanation(kind, choice.left_out))
-    return result
+    """Every kind's plan, with the fields left out of it (both from the one planning pass)."""
+    return [KindExplanation(kind, kind.left_out) for kind in build_plan(inputs).kinds]
 
 
 def _printable(value: Any) -> str:
@@ -104,7 +87,7 @@ def explanation_data(explanations: Sequence[KindExplanation]) -> dict[str, Any]:
             if f.states:
                 entry["states"] = list(f.states)
             if f.label_keys:
-                keys = "annotation_keys" if f.value == "annotations" else "label_keys"
+                keys = f"{METADATA_MAPS[f.value_kind.name].noun}_keys"
                 entry[keys] = list(f.label_keys)
             families.append(entry)
         kinds.append(

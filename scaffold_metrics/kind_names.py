@@ -15,7 +15,7 @@ from typing import NoReturn, Protocol
 
 from .crd import Crd
 from .errors import InputError
-from .naming import group_prefix, snake_case
+from .naming import RUNTIME_METRICS_PREFIX, group_prefix, snake_case
 
 # A longer name is not offered: it must stay a file name (255 bytes) with room for `.py`.
 MAX_KIND_NAME = 200
@@ -24,11 +24,21 @@ MAX_KIND_NAME = 200
 def _candidates(crd: Crd) -> list[str]:
     """Names to try for `crd`, plainest first: the kind; prefixed by its group's first segment;
     by its whole group; then, for kinds alike within one group, by the plural (which Kubernetes
-    keeps unique in a group) instead of the kind."""
+    keeps unique in a group) instead of the kind. Names that would start like the runtime's
+    self-metrics (`operator_metrics_`) are never offered."""
     kind, plural = snake_case(crd.kind), snake_case(crd.plural)
     short, group = group_prefix(crd.group), snake_case(crd.group)
     names = [kind, f"{short}_{kind}", f"{group}_{kind}", f"{short}_{plural}", f"{group}_{plural}"]
-    return [name for name in dict.fromkeys(names) if len(name) <= MAX_KIND_NAME]
+    return [
+        name
+        for name in dict.fromkeys(names)
+        if len(name) <= MAX_KIND_NAME and not _runtime_like(name)
+    ]
+
+
+def _runtime_like(name: str) -> bool:
+    """True for a name whose families would start like the runtime's own self-metrics."""
+    return name == RUNTIME_METRICS_PREFIX or name.startswith(f"{RUNTIME_METRICS_PREFIX}_")
 
 
 def unique_kind_names(crds: Sequence[Crd]) -> dict[str, str]:

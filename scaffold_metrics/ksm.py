@@ -18,7 +18,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from .plan import FamilyPlan, KindPlan, MetricsPlan
-from .runtime.values import CONDITION_STATUSES
 
 
 @dataclass
@@ -41,44 +40,21 @@ def _prefix(kind: KindPlan) -> str:
     return ""
 
 
+def _flow_paths(shape: Any) -> Any:
+    """The value kind's `each:` block for ruamel: tuples (object paths) in flow style."""
+    if isinstance(shape, tuple):
+        return _path(shape)
+    if isinstance(shape, dict):
+        return {key: _flow_paths(value) for key, value in shape.items()}
+    return shape
+
+
 def _metric(kind: KindPlan, f: FamilyPlan, prefix: str) -> CommentedMap | None:
     name = f.name[len(prefix) + 1 :] if prefix else f.name
-    each: dict[str, Any]
-    extra = f.extra_labels
-    if f.value == "info":
-        each = {
-            "type": "Info",
-            "info": {"labelsFromPath": {kind.label_name: _path(("metadata", "name"))}},
-        }
-    elif f.value in ("labels", "annotations"):
-        labels = {
-            label: _path(("metadata", f.value, key))
-            for label, key in zip(extra, f.label_keys, strict=True)
-        }
-        each = {"type": "Info", "info": {"labelsFromPath": labels}}
-    elif f.value == "enum":
-        each = {
-            "type": "StateSet",
-            "stateSet": {"path": _path(f.path), "labelName": extra[0], "list": list(f.states)},
-        }
-    elif f.value == "conditions":
-        each = {
-            "type": "StateSet",
-            "stateSet": {
-                "path": _path(f.path),
-                "labelsFromPath": {extra[0]: _path(("type",))},
-                "labelName": extra[1],
-                "valueFrom": _path(("status",)),
-                "list": list(CONDITION_STATUSES),
-            },
-        }
-    elif f.value == "map":
-        each = {"type": "Gauge", "gauge": {"path": _path(f.path), "labelFromKey": extra[0]}}
-    elif f.value in ("number", "bool", "timestamp", "quantity"):
-        each = {"type": "Gauge", "gauge": {"path": _path(f.path)}}
-    else:
+    each = f.value_kind.ksm(f.path, f.states, f.extra_labels, f.label_keys, kind.label_name)
+    if each is None:
         return None
-    return CommentedMap([("name", name), ("help", f.help), ("each", each)])
+    return CommentedMap([("name", name), ("help", f.help), ("each", _flow_paths(each))])
 
 
 def ksm_config(plan: MetricsPlan) -> KsmExport:

@@ -17,6 +17,8 @@ from .errors import InputError
 
 DEFAULT_MAX_FAMILIES = 40
 METRIC_TYPES = ("gauge", "counter")
+# `type:` values that say how a plain string field is read (the family is a gauge).
+VALUE_TYPES = ("timestamp", "quantity")
 _PATH_RE = re.compile(r"^[A-Za-z0-9_$@-][A-Za-z0-9_$@.-]*$")
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _LABEL_KEY_RE = re.compile(
@@ -205,7 +207,7 @@ def parse_metrics_config(data: Any, file: Path | None) -> MetricsConfig:
             annotations=reader.keys_list(entry, "annotations", what),
             max_families=reader.cap(entry, what),
             rename=reader.path_map(entry, "rename", what, _METRIC_NAME_RE.match),
-            types=reader.path_map(entry, "type", what, METRIC_TYPES.__contains__),
+            types=reader.path_map(entry, "type", what, (*METRIC_TYPES, *VALUE_TYPES).__contains__),
         )
     return MetricsConfig(
         file=file,

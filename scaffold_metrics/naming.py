@@ -9,21 +9,33 @@ from __future__ import annotations
 import keyword
 import re
 
+# Acronyms stay one word: a plural one (`OSDs`, `PGs`), one with a lower-case letter inside
+# (`NVMeOF`), a single leading capital before a word (`VLogs`, `ETag`).
+_PLURAL_ACRONYM = re.compile(r"([A-Z]{2,})s(?![a-z])")
+_MIXED_ACRONYM = re.compile(r"([A-Z]{2,})([a-z])(?=[A-Z])")
+_LEADING_LETTER = re.compile(r"^([A-Z])([A-Z])(?=[a-z])")
 _ACRONYM_BOUNDARY = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _WORD_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
 _NOT_NAME_CHAR = re.compile(r"[^a-z0-9_]+")
 _REPEATED_UNDERSCORE = re.compile(r"_{2,}")
+
+# The runtime's own families (`operator_metrics_objects`, ...) start with this: no kind's may.
+RUNTIME_METRICS_PREFIX = "operator_metrics"
 
 # Labels every object sample carries; a kind whose snake name clashes gets `<name>_name`.
 RESERVED_LABELS = frozenset({"namespace", "le", "quantile"})
 
 
 def snake_case(text: str) -> str:
-    """`MemcachedCluster` → `memcached_cluster`, `HTTPRoute` → `http_route`, `TYPE` → `type`.
+    """`MemcachedCluster` → `memcached_cluster`, `HTTPRoute` → `http_route`, `TYPE` → `type`,
+    acronyms whole: `maxOSDs` → `max_osds`, `NVMeOFGateway` → `nvmeof_gateway`, `VLogs` → `vlogs`.
 
     Any character that cannot appear in a name becomes `_`; the result is never empty, never
     starts with a digit and never starts or ends with `_`.
     """
+    text = _PLURAL_ACRONYM.sub(lambda m: m.group(1) + "S", text)
+    text = _MIXED_ACRONYM.sub(lambda m: m.group(1) + m.group(2).upper(), text)
+    text = _LEADING_LETTER.sub(lambda m: m.group(1) + m.group(2).lower(), text)
     text = _ACRONYM_BOUNDARY.sub(r"\1_\2", text)
     text = _WORD_BOUNDARY.sub(r"\1_\2", text).lower()
     text = _NOT_NAME_CHAR.sub("_", text)
@@ -61,3 +73,12 @@ def python_class_prefix(kind: str) -> str:
 def group_prefix(group: str) -> str:
     """Disambiguating prefix from an API group: `networking.istio.io` → `networking`."""
     return snake_case(group.split(".", 1)[0])
+
+
+def kind_metric_prefix(kind: str, group: str) -> str:
+    """The snake name a kind's families start with: `snake_case(kind)`, prefixed by its
+    group when it would start like the runtime's own families (`OperatorMetrics`)."""
+    name = snake_case(kind)
+    if name == RUNTIME_METRICS_PREFIX or name.startswith(f"{RUNTIME_METRICS_PREFIX}_"):
+        return f"{group_prefix(group)}_{name}"
+    return name

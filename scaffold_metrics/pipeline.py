@@ -69,6 +69,7 @@ def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
     source_list = sorted(set(sources.values()))
     files = _package_files(plan, package, source_list, config)
     notes = list(loaded.notes)
+    notes.extend(note for kind in plan.kinds if (note := kind.cap_note) is not None)
     files.extend(_entry_files(root, package, import_path, config, notes))
     requirements = _requirements_file(root, notes)
     if requirements is not None:

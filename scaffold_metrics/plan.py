@@ -12,66 +12,25 @@ from dataclasses import dataclass, field
 
 from .crd import Crd, CrdVersion
 from .errors import InputError, UsageError
+from .families_plan import check_config_kinds, plan_kind_families
 from .kind_names import check_distinct_families, unique_kind_names
 from .metric_config import MetricsConfig
 from .naming import kind_label_name, python_class_prefix, python_module_name
+from .plan_model import FamilyPlan, KindPlan, LeftOut, MetricsPlan, natural_key
+
+__all__ = [
+    "FamilyPlan",
+    "KindPlan",
+    "LeftOut",
+    "MetricsPlan",
+    "PlanOptions",
+    "plan_metrics",
+    "requested_version",
+    "select_version",
+    "version_priority",
+]
 
 _VERSION_RE = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
-
-
-@dataclass(frozen=True)
-class FamilyPlan:
-    """One metric family of a kind and how its value is read from an object."""
-
-    name: str
-    help: str
-    type: str
-    source: str
-    reason: str
-    value: str
-    path: tuple[str, ...] = ()
-    extra_labels: tuple[str, ...] = ()
-    states: tuple[str, ...] = ()
-    label_keys: tuple[str, ...] = ()
-
-    @property
-    def reader(self) -> str:
-        """The `read_*` function of `scaffold_metrics.runtime.values` that reads the value:
-        annotations are read like labels, from their own path."""
-        return "labels" if self.value == "annotations" else self.value
-
-
-@dataclass(frozen=True)
-class KindPlan:
-    """Everything the templates need to render one kind's metrics module."""
-
-    crd_name: str
-    kind: str
-    group: str
-    version: str
-    plural: str
-    namespaced: bool
-    snake: str
-    label_name: str
-    module: str
-    class_prefix: str
-    source: str
-    families: tuple[FamilyPlan, ...]
-
-    @property
-    def api_version(self) -> str:
-        """`group/version`, as objects of this kind carry it."""
-        return f"{self.group}/{self.version}"
-
-    @property
-    def object_labels(self) -> tuple[str, ...]:
-        """Labels identifying the object on every sample: namespace (if namespaced) and name."""
-        return self.labels_for(self.namespaced, self.label_name)
-
-    @staticmethod
-    def labels_for(namespaced: bool, label_name: str) -> tuple[str, ...]:
-        """The object labels of a kind: namespace (if namespaced) and the name label."""
-        return ("namespace", label_name) if namespaced else (label_name,)
 
 
 @dataclass(frozen=True)
@@ -81,13 +40,6 @@ class PlanOptions:
 
     versions: Mapping[str, str] = field(default_factory=dict)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
-
-
-@dataclass(frozen=True)
-class MetricsPlan:
-    """The plan for a whole project: kinds sorted by module name."""
-
-    kinds: tuple[KindPlan, ...]
 
 
 def version_priority(name: str) -> tuple[int, int, int, str]:
@@ -147,12 +99,17 @@ def plan_metrics(
 ) -> MetricsPlan:
     """Plan every kind; `sources` maps a CRD name to the path shown in generated headers."""
     snakes = unique_kind_names(crds)
-    _check_metrics_config(options.metrics, crds)
+    check_config_kinds(options.metrics, crds)
     kinds = []
-    for crd in crds:
+    for crd in sorted(crds, key=lambda c: snakes[c.name]):
+        # Family names are made unique within a kind; across kinds a shared name is an error
+        # (below), so adding a CRD never silently renames another kind's series.
+        taken: set[str] = set()
         version = select_version(crd, requested_version(crd, options.versions))
         snake = snakes[crd.name]
         label_name = kind_label_name(snake)
+        object_labels = KindPlan.labels_for(crd.namespaced, label_name)
+        choice = plan_kind_families(crd, version, snake, options.metrics, object_labels, taken)
         kinds.append(
             KindPlan(
                 crd_name=crd.name,
@@ -166,26 +123,11 @@ def plan_metrics(
                 module=python_module_name(snake),
                 class_prefix=python_class_prefix(snake),
                 source=sources.get(crd.name, str(crd.file)),
-                families=plan_families(crd, version, snake, options.metrics),
+                families=choice.families,
+                left_out=choice.left_out,
+                cap=choice.cap,
             )
         )
     check_distinct_families(kinds, crds)
-    return MetricsPlan(kinds=tuple(sorted(kinds, key=lambda k: k.module)))
-
-
-def plan_families(
-    crd: Crd, version: CrdVersion, snake: str, metrics: MetricsConfig | None = None
-) -> tuple[FamilyPlan, ...]:
-    """The families of one kind: `<kind>_info` (as in operator-sdk), `<kind>_created` and the
-    families planned from the version's schema and printer columns (see `families_plan`)."""
-    from .families_plan import plan_kind_families  # it builds FamilyPlans: imports this module
-
-    object_labels = KindPlan.labels_for(crd.namespaced, kind_label_name(snake))
-    choice = plan_kind_families(crd, version, snake, metrics or MetricsConfig(), object_labels)
-    return choice.families
-
-
-def _check_metrics_config(metrics: MetricsConfig, crds: Sequence[Crd]) -> None:
-    from .families_plan import check_config_kinds
-
-    check_config_kinds(metrics, crds)
+    # Natural order (`ceph2_store` before `ceph10_store`), as ruff sorts the imports of them.
+    return MetricsPlan(kinds=tuple(sorted(kinds, key=lambda k: natural_key(k.module))))

@@ -17,6 +17,7 @@ NUMBER = "number"
 BOOL = "bool"
 TIMESTAMP = "timestamp"
 QUANTITY = "quantity"
+NUMBER_STRING = "numeric string"  # `type: string` with `format: int64|int32|double|float`
 ENUM = "enum"
 CONDITIONS = "conditions"
 STRING = "string"
@@ -25,6 +26,8 @@ MAP = "map"
 OBJECT = "object"
 UNKNOWN = "unknown"  # x-kubernetes-preserve-unknown-fields or no schema at all
 
+# String formats that say the text is a number (Kubernetes writes int64 as strings at times).
+NUMBER_FORMATS = frozenset({"int64", "int32", "double", "float"})
 # Kinds of field that give a one-call value family without any user choice.
 SCALAR_KINDS = frozenset({NUMBER, BOOL, TIMESTAMP, QUANTITY, ENUM})
 # Walking stops this deep (object nesting only, arrays are not entered): enough for any real
@@ -92,6 +95,8 @@ def classify(schema: Mapping[str, Any]) -> tuple[str, tuple[str, ...], str]:
     if kind == "string":
         if schema.get("format") == "date-time":
             return TIMESTAMP, (), ""
+        if schema.get("format") in NUMBER_FORMATS:
+            return NUMBER_STRING, (), ""
         enum = schema.get("enum")
         if isinstance(enum, Sequence) and not isinstance(enum, str) and enum:
             states = tuple(dict.fromkeys(str(v) for v in enum if v is not None))

@@ -17,6 +17,7 @@ python3 -m pip install -q -e '.[test]'
 ruff check scaffold_metrics tests bench
 black --check -q scaffold_metrics tests bench
 mypy
+lint-imports
 (cd examples/memcached-operator && operator-metrics generate --check)
 
 # pytest exits 5 when it collected no tests: that is a failure here too.

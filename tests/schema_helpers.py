@@ -102,8 +102,12 @@ def sample_object(kind: KindPlan, with_status: bool = True) -> dict[str, Any]:
     for f in kind.families:
         if f.path and f.path[0] == "status" and not with_status:
             continue
-        if f.value in FIELD_VALUES:
+        if f.value_kind.name == "number_string":
+            _put(obj, f.path, "3")
+        elif f.value in FIELD_VALUES:
             _put(obj, f.path, FIELD_VALUES[f.value][0])
+        elif f.value == "string":
+            _put(obj, f.path, f"Running-{f.name}")
         elif f.value == "enum":
             _put(obj, f.path, f.states[-1])
         elif f.value == "conditions":
@@ -142,6 +146,8 @@ def expected_samples(
             out.add((f.name, base, 1.0))
         elif f.value in FIELD_VALUES and value is not None:
             out.add((f.name, base, FIELD_VALUES[f.value][1]))
+        elif f.value == "string" and value is not None:
+            out.add((f.name, (*base, (f.extra_labels[0], value)), 1.0))
         elif f.value == "enum" and value is not None:
             for state in f.states:
                 out.add((f.name, (*base, (f.name, state)), 1.0 if state == value else 0.0))

@@ -201,7 +201,7 @@ def test_config_choices_reach_the_generated_samples(tmp_path: Path) -> None:
     kind = plan.kinds[0]
     names = {f.name for f in kind.families}
     assert "keda_polling_seconds" in names
-    assert "scaled_object_status_paused_replica_count_value_total" in names
+    assert "scaled_object_status_paused_replica_counts_total" in names
     assert "scaled_object_spec_triggers_items" in names
     assert not any("fallback" in n for n in names)
     generator = next(iter(import_generators(tmp_path, plan).values()))
@@ -246,7 +246,7 @@ def _parsed(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 def test_annotations_allow_list_end_to_end(tmp_path: Path) -> None:
     project = _annotated_project(tmp_path)
     module = (project / "pkg/metrics/kinds/memcached.py").read_text()
-    assert "read_labels(" in module and '("metadata", "annotations"),' in module
+    assert "read_labels(" in module and '("metadata", "annotations"))' in module
     identity = {"namespace": "ns", "memcached": "m"}
     with imported_package(project) as package:
         (generator_class,) = package.GENERATORS

@@ -259,8 +259,8 @@ def test_export_ksm_cli(tmp_path: Path) -> None:
         "info",
         "created",
         "status_condition",
-        "spec_container_port",
         "spec_size",
+        "spec_container_port",
     ]
     again = CliRunner().invoke(cli, ["export", "ksm", "--crd", str(MEMCACHED)])
     assert again.output == out.read_text()

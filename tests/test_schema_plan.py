@@ -43,7 +43,7 @@ def test_corpus_plans_are_valid_bounded_and_deterministic(name: str) -> None:
         for f in kind.families:
             assert NAME.match(f.name), f.name
             assert f.type == "info" or not f.name.endswith(RESERVED_SUFFIXES), f.name
-            assert lint_safe_name(f.name, f.type) == f.name
+            assert lint_safe_name(f.name) == f.name
             assert f.help and "\n" not in f.help
             MetricFamilyDef(f.name, f.help, MetricType(f.type), kind.object_labels + f.extra_labels)
 
@@ -54,10 +54,10 @@ def test_memcached_plan() -> None:
         ("memcached_info", "info", ()),
         ("memcached_created", "gauge", ()),
         ("memcached_status_condition", "gauge", ("type", "status")),
+        ("memcached_spec_size", "gauge", ()),  # a size before a setting
         ("memcached_spec_container_port", "gauge", ()),
-        ("memcached_spec_size", "gauge", ()),
     ]
-    assert kind.families[-1].help == "Size defines the number of Memcached instances."
+    assert kind.families[3].help == "Size defines the number of Memcached instances."
 
 
 def test_printer_columns_enums_quantities_and_depth() -> None:
@@ -130,8 +130,8 @@ def test_collisions_reserved_suffixes_and_units(tmp_path: Path) -> None:
     kind = plan_of(load(crd)).kinds[0]
     names = [f.name for f in kind.families]
     assert "widget_spec_foo_bar" in names and "widget_spec_foo_bar_2" in names
-    assert "widget_spec_count_value" in names
-    assert "widget_spec_timeout_seconds" in names and "widget_spec_timeoutms" in names
+    assert "widget_spec_counts" in names  # not `_count`, reserved for summaries and histograms
+    assert "widget_spec_timeout_seconds" in names and "widget_spec_timeout_millisecond" in names
     assert "widget_spec_weird_key" in names
     phase = next(f for f in kind.families if f.source == "spec.phase")
     assert phase.states == ('a"b', "x\\y") and phase.help == 'Evil """ description.'
@@ -219,7 +219,11 @@ def test_config_include_exclude_rename_type_labels_cap() -> None:
             "metadata.generation is not a planned metric of Certificate: include it",
             3,
         ),
-        ("kinds:\n  Certificate:\n    include:\n      - spec.commonName\n", "string without", 4),
+        (
+            "kinds:\n  Certificate:\n    type: {spec.isCA: timestamp}\n",
+            "spec.isCA: `type: timestamp` reads a plain string field, this one is bool",
+            3,
+        ),
     ],
 )
 def test_config_errors_name_file_and_line(text: str, message: str, line: int) -> None:

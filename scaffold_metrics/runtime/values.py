@@ -1,6 +1,6 @@
 """Reading values out of custom-resource dicts, for generated generators.
 
-Generated code stays declarative (one call per family) while the type checks and conversions
+Generated code stays declarative (a table row per family) while the type checks and conversions
 live here, tested once. These run on every watch event, so they avoid regexes where a dict
 lookup will do and never raise on bad data: an absent value gives no sample, a value of the
 wrong type gives no sample and one `SampleSet.problem`.
@@ -22,6 +22,8 @@ from .families import MetricFamilyDef
 from .samples import SampleSet
 
 CONDITION_STATUSES = ("True", "False", "Unknown")
+# The longest string a string family serves as a label value (a state, a version, an image).
+MAX_STRING_VALUE = 256
 
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
@@ -270,6 +272,31 @@ def read_enum(
     append = samples.raw.append
     for state in states:
         append((family, (*labels, state), 1.0 if state == value else 0.0))
+
+
+def read_string(
+    samples: SampleSet,
+    family: MetricFamilyDef,
+    labels: tuple[str, ...],
+    obj: Mapping[str, Any],
+    path: tuple[str, ...],
+) -> None:
+    """A string as the value of the family's last label, on one sample of 1 (an info-style
+    family, as kube-state-metrics' `Info` serves it).
+
+    A value longer than `MAX_STRING_VALUE` characters gives no sample and one problem: a
+    label value of any length would be served on every scrape.
+    """
+    value = _get(samples, family, obj, path)
+    if value is ABSENT:
+        return
+    if type(value) is not str:
+        _wrong(samples, family, path, value)
+        return
+    if len(value) > MAX_STRING_VALUE:
+        samples.problem(f"{_where(family, path)}: value longer than {MAX_STRING_VALUE} characters")
+        return
+    samples.raw.append((family, (*labels, value), 1.0))
 
 
 def read_conditions(

@@ -46,16 +46,16 @@ MEMCACHED_STATUS_CONDITION = MetricFamilyDef(
     label_names=(*OBJECT_LABELS, "type", "status"),
 )
 
-MEMCACHED_SPEC_CONTAINER_PORT = MetricFamilyDef(
-    name="memcached_spec_container_port",
-    help="Port defines the port that will be used to init the container with the image.",
+MEMCACHED_SPEC_SIZE = MetricFamilyDef(
+    name="memcached_spec_size",
+    help="Size defines the number of Memcached instances.",
     type=MetricType.GAUGE,
     label_names=OBJECT_LABELS,
 )
 
-MEMCACHED_SPEC_SIZE = MetricFamilyDef(
-    name="memcached_spec_size",
-    help="Size defines the number of Memcached instances.",
+MEMCACHED_SPEC_CONTAINER_PORT = MetricFamilyDef(
+    name="memcached_spec_container_port",
+    help="Port defines the port that will be used to init the container with the image.",
     type=MetricType.GAUGE,
     label_names=OBJECT_LABELS,
 )
@@ -64,8 +64,24 @@ FAMILIES: tuple[MetricFamilyDef, ...] = (
     MEMCACHED_INFO,
     MEMCACHED_CREATED,
     MEMCACHED_STATUS_CONDITION,
-    MEMCACHED_SPEC_CONTAINER_PORT,
     MEMCACHED_SPEC_SIZE,
+    MEMCACHED_SPEC_CONTAINER_PORT,
+)
+
+# path of each family `read_timestamp` reads
+READ_TIMESTAMP: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (MEMCACHED_CREATED, ("metadata", "creationTimestamp")),
+)
+
+# path of each family `read_conditions` reads
+READ_CONDITIONS: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (MEMCACHED_STATUS_CONDITION, ("status", "conditions")),
+)
+
+# path of each family `read_number` reads
+READ_NUMBER: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (MEMCACHED_SPEC_SIZE, ("spec", "size")),
+    (MEMCACHED_SPEC_CONTAINER_PORT, ("spec", "containerPort")),
 )
 
 
@@ -84,9 +100,11 @@ class MetricsGenerator:
         samples = SampleSet()
         labels = object_identity(obj, namespaced=True)
         samples.add(MEMCACHED_INFO, labels, 1.0)
-        read_timestamp(samples, MEMCACHED_CREATED, labels, obj, ("metadata", "creationTimestamp"))
-        read_conditions(samples, MEMCACHED_STATUS_CONDITION, labels, obj, ("status", "conditions"))
-        read_number(samples, MEMCACHED_SPEC_CONTAINER_PORT, labels, obj, ("spec", "containerPort"))
-        read_number(samples, MEMCACHED_SPEC_SIZE, labels, obj, ("spec", "size"))
+        for family, path in READ_TIMESTAMP:
+            read_timestamp(samples, family, labels, obj, path)
+        for family, path in READ_CONDITIONS:
+            read_conditions(samples, family, labels, obj, path)
+        for family, path in READ_NUMBER:
+            read_number(samples, family, labels, obj, path)
         custom.generate(obj, labels, samples)
         return samples

@@ -1,8 +1,8 @@
 """Custom metrics for Memcached: this file is yours.
 
 operator-metrics created it once and never rewrites it. Declare extra families in FAMILIES and
-add their samples in `generate`; the generated MetricsGenerator of Memcached calls it
-for every object. `labels` are the object's identifying label values:
+add their samples in `generate`; the generated MetricsGenerator calls it for every object.
+`labels` are the object's identifying label values:
 namespace, memcached.
 """
 

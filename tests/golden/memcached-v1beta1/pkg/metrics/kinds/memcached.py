@@ -48,6 +48,16 @@ FAMILIES: tuple[MetricFamilyDef, ...] = (
     MEMCACHED_SPEC_SIZE,
 )
 
+# path of each family `read_timestamp` reads
+READ_TIMESTAMP: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (MEMCACHED_CREATED, ("metadata", "creationTimestamp")),
+)
+
+# path of each family `read_number` reads
+READ_NUMBER: tuple[tuple[MetricFamilyDef, tuple[str, ...]], ...] = (
+    (MEMCACHED_SPEC_SIZE, ("spec", "size")),
+)
+
 
 class MetricsGenerator:
     """Turns one Memcached object, as the API returns it, into samples."""
@@ -64,7 +74,9 @@ class MetricsGenerator:
         samples = SampleSet()
         labels = object_identity(obj, namespaced=True)
         samples.add(MEMCACHED_INFO, labels, 1.0)
-        read_timestamp(samples, MEMCACHED_CREATED, labels, obj, ("metadata", "creationTimestamp"))
-        read_number(samples, MEMCACHED_SPEC_SIZE, labels, obj, ("spec", "size"))
+        for family, path in READ_TIMESTAMP:
+            read_timestamp(samples, family, labels, obj, path)
+        for family, path in READ_NUMBER:
+            read_number(samples, family, labels, obj, path)
         custom.generate(obj, labels, samples)
         return samples
