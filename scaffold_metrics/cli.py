@@ -63,13 +63,17 @@ def _sync(
     mode: str,
     retired: tuple[str, ...] = (),
     retired_dirs: tuple[str, ...] = (),
+    *,
+    show_notes: bool = False,
 ) -> int:
     """Bring the project at `root` in line with `config` (mode: write, check or diff);
     `retired` are generated manifests an earlier configuration asked for, `retired_dirs` a
-    package directory it generated into (its generated modules go, user-owned ones stay)."""
+    package directory it generated into (its generated modules go, user-owned ones stay).
+    Notes are advice for the person choosing at `init`; `generate` repeats none of them."""
     build = build_project(root, config)
-    for note in build.notes:
-        click.echo(note, err=True)
+    if show_notes:
+        for note in build.notes:
+            click.echo(note, err=True)
     files = list(build.files)
     if config_file is not None:
         files.append(config_file)
@@ -131,10 +135,12 @@ def cli() -> None:
     help="CRD manifest file or directory (repeatable).",
 )
 @click.option(
+    "--project",
     "--out",
+    "project",
     default=".",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Operator repository to render into.",
+    help="Operator repository to render into (`--out` is the old spelling).",
     show_default=True,
 )
 @click.option(
@@ -172,7 +178,7 @@ def cli() -> None:
 )
 def init(
     crds: tuple[Path, ...],
-    out: Path,
+    project: Path,
     versions: tuple[str, ...],
     main: str | None,
     namespaces: tuple[str, ...],
@@ -184,7 +190,7 @@ def init(
     service_monitor: bool | None,
 ) -> None:
     """Scaffold metrics for the CRDs into the operator's repository and record the choices."""
-    root = out
+    root = project
     check_writable(root)
     previous: ProjectConfig | None = None
     existing_text: str | None = None
@@ -231,7 +237,8 @@ def init(
             f"move your edits to {config.package}/custom/ and your entry's imports",
             err=True,
         )
-    _exit(_sync(root, config, config_file, "write", retired, (moved_from,) if moved_from else ()))
+    moved = (moved_from,) if moved_from else ()
+    _exit(_sync(root, config, config_file, "write", retired, moved, show_notes=True))
 
 
 @cli.command()

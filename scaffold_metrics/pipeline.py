@@ -12,18 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import __version__
-from .config import CONFIG_FILE, ProjectConfig, config_path
+from .config import ProjectConfig, config_path
 from .crd import load_crds
-from .errors import InputError, UsageError
-from .manifests import (
-    OperatorDeployment,
-    find_manifest,
-    metrics_service_info,
-    read_deployment,
-    with_metrics_port,
-)
+from .errors import UsageError
 from .metric_config import parse_metrics_config
+from .paths import relative_path
 from .plan import MetricsPlan, PlanOptions, plan_metrics
+from .project_manifests import choose_service, manifest_files
 from .render import RenderedFile, render_python, render_template
 
 REQUIREMENTS_FILE = "requirements.txt"
@@ -38,13 +33,6 @@ class ProjectBuild:
     files: list[RenderedFile]
     owned_dirs: list[str]
     notes: list[str] = field(default_factory=list)
-
-
-def relative_path(path: Path, root: Path) -> str:
-    """`path` relative to `root`, POSIX style, for config entries and generated headers."""
-    return PurePosixPath(
-        Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
-    ).as_posix()
 
 
 def _package_path(package: str) -> PurePosixPath:
@@ -73,13 +61,7 @@ def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
     requirements = _requirements_file(root, notes)
     if requirements is not None:
         files.append(requirements)
-    service = _service_file(root, config, notes)
-    if service is not None:
-        files.append(service)
-    if config.rbac is not None:
-        files.append(_rbac_file(root, config, plan, notes))
-    if config.service_monitor is not None:
-        files.append(_service_monitor_file(root, config, service))
+    files.extend(manifest_files(root, config, plan, notes))
     return ProjectBuild(plan=plan, files=files, owned_dirs=[str(package)], notes=notes)
 
 
@@ -155,105 +137,4 @@ def _requirements_file(root: Path, notes: list[str]) -> RenderedFile | None:
     return None
 
 
-def _service_file(root: Path, config: ProjectConfig, notes: list[str]) -> RenderedFile | None:
-    if config.service is None:
-        return None
-    path = root / config.service
-    if path.is_file():
-        text = with_metrics_port(path, config.port, config.operator)
-        return RenderedFile(config.service, text.encode("utf-8"), "manifest")
-    deployment_file = find_manifest(root, "Deployment")
-    deployment = read_deployment(deployment_file) if deployment_file else None
-    operator = config.operator or (deployment.name if deployment else root.resolve().name)
-    selector = deployment.selector if deployment and deployment.selector else (("name", operator),)
-    if deployment is None:
-        notes.append(
-            f"note: no operator Deployment found under deploy/ or config/; the new Service "
-            f"{config.service} selects pods labelled name={operator}: check its selector"
-        )
-    text = render_template(
-        "service.yaml.j2", operator=operator, selector=selector, port=config.port
-    )
-    return RenderedFile(config.service, text.encode("utf-8"), "manifest")
-
-
-def _operator_deployment(root: Path) -> OperatorDeployment | None:
-    found = find_manifest(root, "Deployment")
-    return read_deployment(found) if found else None
-
-
-def _rbac_file(
-    root: Path, config: ProjectConfig, plan: MetricsPlan, notes: list[str]
-) -> RenderedFile:
-    """ClusterRole to get/list/watch every kind, bound to the operator's service account:
-    cluster-wide, or per watched namespace (cluster-scoped kinds always need the former)."""
-    assert config.rbac is not None
-    deployment = _operator_deployment(root)
-    operator = config.operator or (deployment.name if deployment else root.resolve().name)
-    account = deployment.service_account if deployment and deployment.service_account else None
-    namespace = deployment.namespace if deployment and deployment.namespace else None
-    if account is None or namespace is None:
-        notes.append(
-            f"note: {config.rbac} binds service account {account or operator!r} in namespace "
-            f"{namespace or 'default'!r}: the operator Deployment does not say; check it"
-        )
-    groups: dict[str, set[str]] = {}
-    for kind in plan.kinds:
-        groups.setdefault(kind.group, set()).add(kind.plural)
-    rules = [(group, sorted(plurals)) for group, plurals in sorted(groups.items())]
-    cluster_binding = not config.namespaces or any(not k.namespaced for k in plan.kinds)
-    text = render_template(
-        "rbac.yaml.j2",
-        operator=operator,
-        rules=rules,
-        account=account or operator,
-        account_namespace=namespace or "default",
-        cluster_binding=cluster_binding,
-        namespaces=sorted(config.namespaces),
-    )
-    return RenderedFile(config.rbac, text.encode("utf-8"), "generated")
-
-
-def _service_monitor_file(
-    root: Path, config: ProjectConfig, service: RenderedFile | None
-) -> RenderedFile:
-    """A prometheus-operator ServiceMonitor scraping the metrics Service's `cr-metrics` port."""
-    assert config.service_monitor is not None
-    info = (
-        metrics_service_info(service.content.decode("utf-8"), root / service.path)
-        if service is not None
-        else None
-    )
-    if info is None:
-        raise UsageError(
-            "a ServiceMonitor needs the metrics Service",
-            root / CONFIG_FILE,
-            hint="record a Service with `init --service PATH`",
-        )
-    if not info.labels:
-        raise InputError(
-            f"Service {info.name} has no labels for a ServiceMonitor to select",
-            root / (service.path if service else ""),
-            hint="add metadata.labels to the Service",
-        )
-    text = render_template("servicemonitor.yaml.j2", service=info)
-    return RenderedFile(config.service_monitor, text.encode("utf-8"), "generated")
-
-
-def choose_service(
-    root: Path, requested: str | None, operator: str | None
-) -> tuple[str, str | None]:
-    """At init: the Service manifest to edit or create, and the operator's name."""
-    deployment_file = find_manifest(root, "Deployment")
-    deployment = read_deployment(deployment_file) if deployment_file else None
-    name = operator or (deployment.name if deployment and deployment.name else None)
-    if requested is not None:
-        return requested, name
-    found = find_manifest(root, "Service")
-    if found is not None:
-        return relative_path(found, root), name
-    directory = (
-        "deploy" if (root / "deploy").is_dir() or not (root / "config").is_dir() else "config"
-    )
-    base = name or root.resolve().name
-    return f"{directory}/{base}-metrics-service.yaml", name
+__all__ = ["ProjectBuild", "build_project", "choose_service", "relative_path"]

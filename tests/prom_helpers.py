@@ -72,8 +72,13 @@ def running_prometheus(
     scrape_interval: str = "1s",
     metrics_path: str = "/metrics",
     startup_timeout: float = 60.0,
+    job_extra: dict[str, Any] | None = None,
+    target_labels: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Run a real Prometheus scraping `targets` ("host:port"); yield its base URL.
+
+    `job_extra` is merged into the scrape job (e.g. `honor_labels`, `relabel_configs`) and
+    `target_labels` are the static targets' labels, to mimic what service discovery gives.
 
     Storage lives in a temporary directory removed afterwards; the process is terminated (then
     killed) on exit, and its log is attached to the failure if it does not start.
@@ -90,7 +95,10 @@ def running_prometheus(
                         {
                             "job_name": "operator-metrics",
                             "metrics_path": metrics_path,
-                            "static_configs": [{"targets": list(targets)}],
+                            "static_configs": [
+                                {"targets": list(targets), "labels": target_labels or {}}
+                            ],
+                            **(job_extra or {}),
                         }
                     ],
                 },
