@@ -16,6 +16,7 @@ import click
 from . import __version__
 from .config import (
     CONFIG_FILE,
+    DEFAULT_HOST,
     DEFAULT_MAIN,
     DEFAULT_PACKAGE,
     DEFAULT_PORT,
@@ -54,6 +55,12 @@ def _parse_versions(values: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--version {value!r}: expected VERSION or CRD=VERSION")
         versions[key] = version
     return versions
+
+
+def _host(value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise UsageError(f"--host {value!r}: expected an address to bind, such as 0.0.0.0 or ::")
+    return value
 
 
 def _sync(
@@ -163,6 +170,12 @@ def cli() -> None:
     default=None,
     help=f"Metrics port [default: {DEFAULT_PORT}].",
 )
+@click.option(
+    "--host",
+    default=None,
+    help=f"Address to serve metrics on [default: {DEFAULT_HOST}]. "
+    "METRICS_HOST overrides at run time.",
+)
 @click.option("--service", default=None, help="Service manifest to expose the port on.")
 @click.option("--package", default=None, help=f"Package directory [default: {DEFAULT_PACKAGE}].")
 @click.option("--operator-name", default=None, help="Operator name (default: from its Deployment).")
@@ -183,6 +196,7 @@ def init(
     main: str | None,
     namespaces: tuple[str, ...],
     port: int | None,
+    host: str | None,
     service: str | None,
     package: str | None,
     operator_name: str | None,
@@ -215,6 +229,7 @@ def init(
         package=package or (previous.package if previous else DEFAULT_PACKAGE),
         main=main or (previous.main if previous else DEFAULT_MAIN),
         port=port or (previous.port if previous else DEFAULT_PORT),
+        host=_host(host) if host is not None else previous.host if previous else DEFAULT_HOST,
         namespaces=namespaces or (previous.namespaces if previous else ()),
         service=service_path,
         operator=operator or (previous.operator if previous else None),

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import __version__
 from .config import ProjectConfig, config_path
 from .crd import load_crds
 from .errors import UsageError
+from .install_source import install_requirement, installed_origin
 from .metric_config import parse_metrics_config
 from .paths import relative_path
 from .plan import MetricsPlan, PlanOptions, plan_metrics
@@ -22,7 +22,11 @@ from .project_manifests import choose_service, manifest_files
 from .render import RenderedFile, render_python, render_template
 
 REQUIREMENTS_FILE = "requirements.txt"
-_ENTRY_WIRING = re.compile(r"\bpkg\.metrics\b|\bfrom\s+pkg\s+import\s+metrics\b")
+_ENTRY_WIRING = re.compile(
+    r"\bpkg\.metrics\b|\bfrom\s+pkg\s+import\s+metrics\b|\bregister_kopf_metrics\b"
+)
+_KOPF_IMPORT = re.compile(r"^\s*(?:import\s+kopf\b|from\s+kopf\b)", re.MULTILINE)
+ENV_PORT = "METRICS_PORT"
 
 
 @dataclass
@@ -58,7 +62,7 @@ def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
     files = _package_files(plan, package, source_list, config)
     notes = list(loaded.notes)
     files.extend(_entry_files(root, package, import_path, config, notes))
-    requirements = _requirements_file(root, notes)
+    requirements = _requirements_file(root, config, notes)
     if requirements is not None:
         files.append(requirements)
     files.extend(manifest_files(root, config, plan, notes))
@@ -81,6 +85,7 @@ def _package_files(
             "wiring.py.j2",
             port=config.port,
             namespaces=tuple(config.namespaces),
+            host=config.host,
         ),
     ]
     for kind in plan.kinds:
@@ -106,33 +111,56 @@ def _entry_files(
     if main.is_file():
         text = main.read_text(encoding="utf-8", errors="replace")
         if not _ENTRY_WIRING.search(text):
-            notes.append(
-                f"note: {config.main} does not start the metrics server; add these lines to it:\n"
-                f"    from {import_path} import wiring\n"
-                f"    wiring.start()  # serves /metrics on port {config.port} in the background"
-            )
+            notes.append(_wiring_advice(config, import_path, is_kopf_entry(text)))
     else:
         main_text = render_template("main.py.j2", import_path=import_path)
         files.append(RenderedFile(config.main, main_text.encode("utf-8"), "user"))
     return files
 
 
-def runtime_requirement() -> str:
-    """The requirement line the operator's image needs: this release series, runtime extra."""
-    major, minor = __version__.split(".")[:2]
-    return f"operator-metrics[runtime]>={major}.{minor},<{major}.{int(minor) + 1}"
+def is_kopf_entry(text: str) -> bool:
+    """True when an entry point imports kopf: kopf's watch feeds the metrics then."""
+    return _KOPF_IMPORT.search(text) is not None
 
 
-def _requirements_file(root: Path, notes: list[str]) -> RenderedFile | None:
-    """Create requirements.txt naming the runtime, or say what to add to an existing one."""
+def _wiring_advice(config: ProjectConfig, import_path: str, kopf: bool) -> str:
+    where = f"port {config.port} ({ENV_PORT} overrides)"
+    if kopf:
+        return (
+            f"note: {config.main} is a kopf operator: let kopf's own watch feed the metrics "
+            f"(register_kopf_metrics, no second list/watch); add these lines to it:\n"
+            f"    from {import_path} import wiring\n"
+            f"    wiring.register_kopf()  # serves /metrics on {where} while kopf runs"
+        )
+    return (
+        f"note: {config.main} does not start the metrics server; add these lines to it:\n"
+        f"    from {import_path} import wiring\n"
+        f"    wiring.start()  # serves /metrics on {where} in the background"
+    )
+
+
+def entry_extra(root: Path, config: ProjectConfig) -> str:
+    """The extra the operator's image needs: `kopf` for a kopf entry point, else `runtime`."""
+    main = root / config.main
+    text = main.read_text(encoding="utf-8", errors="replace") if main.is_file() else ""
+    return "kopf" if is_kopf_entry(text) else "runtime"
+
+
+def _requirements_file(root: Path, config: ProjectConfig, notes: list[str]) -> RenderedFile | None:
+    """Create requirements.txt naming the runtime as this tool was installed (git URL, wheel
+    or release range), or say what to add to an existing one."""
     path = root / REQUIREMENTS_FILE
+    wanted = install_requirement(entry_extra(root, config), installed_origin())
     if not path.exists():
-        content = render_template("requirements.txt.j2", requirement=runtime_requirement())
+        content = render_template("requirements.txt.j2", requirement=wanted.line)
+        if wanted.note:
+            notes.append(f"note: {REQUIREMENTS_FILE}: {wanted.note}")
         return RenderedFile(REQUIREMENTS_FILE, content.encode("utf-8"), "user")
     if "operator-metrics" not in path.read_text(encoding="utf-8", errors="replace"):
+        advice = f"\n  ({wanted.note})" if wanted.note else ""
         notes.append(
             f"note: {REQUIREMENTS_FILE} does not name operator-metrics; add this line so the "
-            f"operator's image has the runtime:\n    {runtime_requirement()}"
+            f"operator's image has the runtime:\n    {wanted.line}{advice}"
         )
     return None
 

@@ -180,3 +180,33 @@ def test_service_monitor_for_a_chart_service_says_to_put_it_in_the_chart(tmp_pat
         "  hint: the Service deploy/chart/templates/service.yaml is a Helm template: add a "
         "ServiceMonitor to the chart instead (`init --no-service-monitor`)\n"
     )
+
+
+def test_kopf_entry_point_gets_the_kopf_wiring_following_the_port(tmp_path: Path) -> None:
+    root = kopf_operator(tmp_path / "memcached-operator")
+    err = init(root, KOPF_CRD_PATH, "--port", "9100")
+    assert (
+        "note: main.py is a kopf operator: let kopf's own watch feed the metrics "
+        "(register_kopf_metrics, no second list/watch); add these lines to it:\n"
+        "    from pkg.metrics import wiring\n"
+        "    wiring.register_kopf()  # serves /metrics on port 9100 (METRICS_PORT overrides) "
+        "while kopf runs\n"
+    ) in err
+    assert "wiring.start()" not in err and "[runtime]" not in err
+    assert "operator-metrics[kopf]" in err
+    (root / "main.py").write_text(
+        (root / "main.py").read_text()
+        + "\nfrom pkg.metrics import wiring\n\nwiring.register_kopf()\n"
+    )
+    assert "is a kopf operator" not in init(root, KOPF_CRD_PATH)
+
+
+def test_plain_entry_point_gets_start_following_the_port(tmp_path: Path) -> None:
+    root = kustomize_operator(tmp_path / "backup-operator")
+    err = init(root, CRD_PATH)
+    assert (
+        "note: main.py does not start the metrics server; add these lines to it:\n"
+        "    from pkg.metrics import wiring\n"
+        "    wiring.start()  # serves /metrics on port 8389 (METRICS_PORT overrides) in the "
+        "background\n"
+    ) in err
