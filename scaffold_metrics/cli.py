@@ -6,6 +6,8 @@ stderr, nothing written), 123 internal error.
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -25,12 +27,12 @@ from .config import (
     load_config,
     render_config,
 )
-from .errors import EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
+from .errors import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
 from .explain import build_plan, explanation_json, explanation_table, plan_inputs
 from .explain import explain as explain_plan
 from .files import FileChange, apply, check_writable, compare, unified_diff, write_file
 from .ksm import ksm_config
-from .pipeline import build_project, choose_service, relative_path
+from .pipeline import build_project, check_recorded_crds, choose_service, relative_path
 from .render import RenderedFile
 
 _STATUS_WORDS = {"keep": "unchanged"}
@@ -39,6 +41,39 @@ _STATUS_WORDS = {"keep": "unchanged"}
 def _report(changes: Sequence[FileChange]) -> None:
     for change in changes:
         click.echo(f"{_STATUS_WORDS.get(change.status, change.status):<9} {change.path}", err=True)
+
+
+def _stdout(text: str) -> None:
+    """Write to stdout; a reader that went away (`| head`) ends the output, not the command,
+    which still exits with its own code (1 for drift)."""
+    try:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test runner's buffer)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _click_error(exc: click.ClickException) -> str:
+    """click's own errors (bad flags, missing options) in the tool's `error:` style."""
+    message = exc.format_message().strip().rstrip(".")
+    if message[:1].isupper() and not message[1:2].isupper():
+        message = message[0].lower() + message[1:]
+    text = f"error: {message}"
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        text += f"\n  hint: see `{ctx.command_path} --help`"
+    return text
 
 
 def _exit(code: int) -> None:
@@ -90,9 +125,9 @@ def _sync(
         _report(changes)
         return 0
     diff = unified_diff(changes)
-    if diff:
-        click.echo(diff, nl=False)
     drift = any(c.changes_disk for c in changes)
+    if diff:
+        _stdout(diff)
     if mode == "check" and drift:
         changed = sum(1 for c in changes if c.changes_disk)
         click.echo(f"{changed} file(s) out of date: run `operator-metrics generate`", err=True)
@@ -102,6 +137,22 @@ def _sync(
 
 class _Commands(click.Group):
     """A click group that turns our errors into messages and exit codes."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """click's `main`, with its errors in our style and usage errors exiting 2."""
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.ClickException as exc:
+            click.echo(_click_error(exc), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except BrokenPipeError:
+            _silence_stdout()
+            sys.exit(0)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -122,6 +173,7 @@ class _Commands(click.Group):
 
 
 @click.group(
+    "operator-metrics",
     cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: 0 done or up to date; 1 `generate --check` found drift; "
@@ -138,7 +190,7 @@ def cli() -> None:
     "crds",
     multiple=True,
     required=True,
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, exists=True),
     help="CRD manifest file or directory (repeatable).",
 )
 @click.option(
@@ -271,6 +323,7 @@ def init(
 def generate(project: Path, check: bool, show_diff: bool) -> None:
     """Regenerate from the recorded config (no flags needed): the CI step."""
     config = load_config(project)
+    check_recorded_crds(project, config)
     mode = "check" if check else "diff" if show_diff else "write"
     _exit(_sync(project, config, None, mode))
 
@@ -297,6 +350,11 @@ def _plan_options(func: Any) -> Any:
     )(func)
 
 
+def _check_config_crds(crds: tuple[Path, ...], project: Path) -> None:
+    if not crds and config_path(project).is_file():
+        check_recorded_crds(project, load_config(project))
+
+
 @cli.command()
 @_plan_options
 @click.option(
@@ -308,10 +366,11 @@ def _plan_options(func: Any) -> Any:
 )
 def explain(crds: tuple[Path, ...], versions: tuple[str, ...], project: Path, output: str) -> None:
     """Show the metric families the CRDs give (and what was left out), generating nothing."""
+    _check_config_crds(crds, project)
     inputs = plan_inputs(crds, _parse_versions(versions), project)
     explanations = explain_plan(inputs)
     text = explanation_json(explanations) if output == "json" else explanation_table(explanations)
-    click.echo(text, nl=False)
+    _stdout(text)
 
 
 @cli.group()
@@ -332,12 +391,13 @@ def export_ksm(
     crds: tuple[Path, ...], versions: tuple[str, ...], project: Path, out_file: Path
 ) -> None:
     """Write the plan as a kube-state-metrics CustomResourceStateMetrics config."""
+    _check_config_crds(crds, project)
     inputs = plan_inputs(crds, _parse_versions(versions), project)
     exported = ksm_config(build_plan(inputs))
     for note in exported.notes:
         click.echo(note, err=True)
     if str(out_file) == "-":
-        click.echo(exported.text, nl=False)
+        _stdout(exported.text)
     else:
         write_file(out_file, exported.text.encode("utf-8"))
 

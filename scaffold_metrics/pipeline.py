@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from .config import ProjectConfig, config_path
 from .crd import load_crds
-from .errors import UsageError
+from .errors import InputError, UsageError
 from .install_source import install_requirement, installed_origin
 from .metric_config import parse_metrics_config
 from .paths import relative_path
@@ -47,6 +47,24 @@ def _package_path(package: str) -> PurePosixPath:
         if not part.isidentifier():
             raise UsageError(f"package path {package!r}: {part!r} is not a Python name")
     return path
+
+
+def check_recorded_crds(root: Path, config: ProjectConfig) -> None:
+    """Refuse CRD paths the config lists that no longer exist, pointing at the config entry
+    and at `init --crd` (which updates it), since no flag named them."""
+    path = config_path(root)
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for crd in config.crds:
+        if os.path.exists(os.path.normpath(root / crd)):
+            continue
+        line = next((n for n, text in enumerate(lines, 1) if crd in text), None)
+        raise InputError(
+            f"CRD file not found: {crd} (listed under `crds`)",
+            path,
+            line,
+            hint="moved it? run `operator-metrics init --crd NEW_PATH`: it updates the config "
+            "and keeps your other choices",
+        )
 
 
 def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
