@@ -210,3 +210,37 @@ def test_plain_entry_point_gets_start_following_the_port(tmp_path: Path) -> None
         "    wiring.start()  # serves /metrics on port 8389 (METRICS_PORT overrides) in the "
         "background\n"
     ) in err
+
+
+def test_service_and_deployment_in_one_file_get_both_ports(tmp_path: Path) -> None:
+    root = kustomize_operator(tmp_path / "backup-operator")
+    service = (
+        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: backup-operator\n"
+        "  namespace: backup-system\n  labels: {app.kubernetes.io/name: backup-operator}\n"
+        "spec:\n  selector: {app.kubernetes.io/name: backup-operator}\n  ports:\n"
+        "    - {name: health, port: 8081}\n"
+    )
+    manager = root / "config/manager/manager.yaml"
+    manager.write_text(MANAGER + service)
+    err = init(root, CRD_PATH, "--service-monitor")
+    assert "update    config/manager/manager.yaml\n" in err
+    text = manager.read_text()
+    assert text.startswith(MANAGER + CONTAINER_PORT)
+    assert text.endswith(
+        "    - {name: health, port: 8081}\n"
+        "    - name: cr-metrics\n      port: 8389\n      targetPort: 8389\n      protocol: TCP\n"
+    )
+    assert validate_manifest_file(manager) == ["Namespace", "Deployment", "Service"]
+    monitor = root / "config/manager/backup-operator-metrics-servicemonitor.yaml"
+    assert validate_manifest_file(monitor) == ["ServiceMonitor"]
+    assert run_cli("generate", "--check", "--project", root).exit_code == 0
+
+
+def test_every_manifest_of_the_example_and_of_namespaced_rbac_validates(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples/memcached-operator/deploy"
+    kinds = [kind for f in sorted(example.glob("*.yaml")) for kind in validate_manifest_file(f)]
+    assert kinds == ["Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service"]
+    root = kustomize_operator(tmp_path / "backup-operator")
+    init(root, CRD_PATH, "--rbac", "--namespace", "team-a", "--namespace", "team-b")
+    rbac = root / "config/manager/backup-operator-metrics-rbac.yaml"
+    assert validate_manifest_file(rbac) == ["ClusterRole", "RoleBinding", "RoleBinding"]
