@@ -7,6 +7,7 @@ stderr, nothing written), 123 internal error.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -90,6 +91,19 @@ def _parse_versions(values: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--version {value!r}: expected VERSION or CRD=VERSION")
         versions[key] = version
     return versions
+
+
+_NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _namespaces(values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if not _NAMESPACE_NAME.match(value):
+            raise UsageError(
+                f"--namespace {value!r} is not a namespace name",
+                hint="lower-case letters, digits and '-', at most 63 characters",
+            )
+    return values
 
 
 def _host(value: str) -> str:
@@ -282,7 +296,7 @@ def init(
         main=main or (previous.main if previous else DEFAULT_MAIN),
         port=port or (previous.port if previous else DEFAULT_PORT),
         host=_host(host) if host is not None else previous.host if previous else DEFAULT_HOST,
-        namespaces=namespaces or (previous.namespaces if previous else ()),
+        namespaces=_namespaces(namespaces) or (previous.namespaces if previous else ()),
         service=service_path,
         operator=operator or (previous.operator if previous else None),
         rbac=extra_manifest(rbac, previous.rbac if previous else None, "rbac"),

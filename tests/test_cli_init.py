@@ -18,7 +18,7 @@ from scaffold_helpers import (
 
 import scaffold_metrics.cli as cli_module
 import scaffold_metrics.pipeline as pipeline
-from scaffold_metrics.runtime.entry import MetricsSettings, metrics_settings
+from scaffold_metrics.runtime.entry import MetricsSettings, MetricsSetupError, metrics_settings
 
 GENERATED = [
     "pkg/metrics/__init__.py",
@@ -258,3 +258,13 @@ def test_requirements_name_the_runtime_extra(
     assert (other / "requirements.txt").read_text() == "kopf==1.37.0\n"
     assert "requirements.txt does not name operator-metrics" in err
     assert "operator-metrics[runtime]>=0.1,<0.2" in err
+
+
+def test_namespace_that_is_not_a_namespace_name_is_refused(tmp_path: Path) -> None:
+    copy_crd(MEMCACHED_V1, tmp_path)
+    before = tree(tmp_path)
+    code, _out, err = init(tmp_path, "--namespace", "Team_A")
+    assert code == 2 and err.startswith("error: --namespace 'Team_A' is not a namespace name")
+    assert tree(tmp_path) == before
+    with pytest.raises(MetricsSetupError, match="'Team_A', a namespace to watch chosen at init"):
+        metrics_settings(8389, ("Team_A",), environ={})

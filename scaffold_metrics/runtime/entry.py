@@ -62,6 +62,12 @@ def metrics_settings(
     if raw_port is not None and raw_port.strip():
         port = _port(raw_port.strip())
     watched = tuple(namespaces)
+    for namespace in watched:
+        if not _NAMESPACE_NAME.match(namespace):
+            raise MetricsSetupError(
+                f"{namespace!r}, a namespace to watch chosen at init, is not a namespace name; "
+                f"run `operator-metrics init --namespace NAME` again, or set {ENV_NAMESPACES}"
+            )
     raw_namespaces = env.get(ENV_NAMESPACES)
     if raw_namespaces is not None:
         watched = tuple(ns.strip() for ns in raw_namespaces.split(",") if ns.strip())
