@@ -26,6 +26,7 @@ _ENTRY_WIRING = re.compile(
     r"\bpkg\.metrics\b|\bfrom\s+pkg\s+import\s+metrics\b|\bregister_kopf_metrics\b"
 )
 _KOPF_IMPORT = re.compile(r"^\s*(?:import\s+kopf\b|from\s+kopf\b)", re.MULTILINE)
+_KOPF_REQUIREMENT = re.compile(r"^\s*kopf\s*(?:[\[<>=!~;@#]|$)", re.MULTILINE | re.IGNORECASE)
 ENV_PORT = "METRICS_PORT"
 
 
@@ -130,10 +131,26 @@ def _entry_files(
         text = main.read_text(encoding="utf-8", errors="replace")
         if not _ENTRY_WIRING.search(text):
             notes.append(_wiring_advice(config, import_path, is_kopf_entry(text)))
+    elif requires_kopf(root):
+        # `kopf run handlers.py` needs no main.py, and a plain one would add a second watch.
+        notes.append(
+            f"note: {REQUIREMENTS_FILE} names kopf and there is no {config.main}: not creating "
+            f"one; in the module kopf runs, add:\n"
+            f"    from {import_path} import wiring\n"
+            f"    wiring.register_kopf()  # serves /metrics on port {config.port} "
+            f"({ENV_PORT} overrides) while kopf runs"
+        )
     else:
         main_text = render_template("main.py.j2", import_path=import_path)
         files.append(RenderedFile(config.main, main_text.encode("utf-8"), "user"))
     return files
+
+
+def requires_kopf(root: Path) -> bool:
+    """True when the operator's requirements.txt names kopf."""
+    path = root / REQUIREMENTS_FILE
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    return _KOPF_REQUIREMENT.search(text) is not None
 
 
 def is_kopf_entry(text: str) -> bool:
@@ -160,8 +177,11 @@ def _wiring_advice(config: ProjectConfig, import_path: str, kopf: bool) -> str:
 def entry_extra(root: Path, config: ProjectConfig) -> str:
     """The extra the operator's image needs: `kopf` for a kopf entry point, else `runtime`."""
     main = root / config.main
-    text = main.read_text(encoding="utf-8", errors="replace") if main.is_file() else ""
-    return "kopf" if is_kopf_entry(text) else "runtime"
+    if main.is_file():
+        kopf = is_kopf_entry(main.read_text(encoding="utf-8", errors="replace"))
+    else:
+        kopf = requires_kopf(root)
+    return "kopf" if kopf else "runtime"
 
 
 def _requirements_file(root: Path, config: ProjectConfig, notes: list[str]) -> RenderedFile | None:

@@ -252,10 +252,10 @@ def test_requirements_name_the_runtime_extra(
     assert "operator-metrics[runtime]>=0.1,<0.2" in (tmp_path / "requirements.txt").read_text()
     other = tmp_path / "other"
     copy_crd(MEMCACHED_V1, other)
-    (other / "requirements.txt").write_text("kopf==1.37.0\n")
+    (other / "requirements.txt").write_text("requests==2.32.0\n")
     code, _out, err = init(other)
     assert code == 0
-    assert (other / "requirements.txt").read_text() == "kopf==1.37.0\n"
+    assert (other / "requirements.txt").read_text() == "requests==2.32.0\n"
     assert "requirements.txt does not name operator-metrics" in err
     assert "operator-metrics[runtime]>=0.1,<0.2" in err
 

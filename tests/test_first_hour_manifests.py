@@ -244,3 +244,21 @@ def test_every_manifest_of_the_example_and_of_namespaced_rbac_validates(tmp_path
     init(root, CRD_PATH, "--rbac", "--namespace", "team-a", "--namespace", "team-b")
     rbac = root / "config/manager/backup-operator-metrics-rbac.yaml"
     assert validate_manifest_file(rbac) == ["ClusterRole", "RoleBinding", "RoleBinding"]
+
+
+def test_kopf_operator_without_main_gets_no_plain_entry_point(tmp_path: Path) -> None:
+    root = kopf_operator(tmp_path / "memcached-operator")
+    (root / "main.py").rename(root / "handlers.py")
+    err = init(root, KOPF_CRD_PATH)
+    assert not (root / "main.py").exists()
+    assert (
+        "note: requirements.txt names kopf and there is no main.py: not creating one; in the "
+        "module kopf runs, add:\n"
+        "    from pkg.metrics import wiring\n"
+        "    wiring.register_kopf()  # serves /metrics on port 8389 (METRICS_PORT overrides) "
+        "while kopf runs\n"
+    ) in err
+    assert "operator-metrics[kopf]" in err
+    (root / "requirements.txt").write_text("kopfish==1.0\n")
+    init(root, KOPF_CRD_PATH)
+    assert (root / "main.py").is_file()
