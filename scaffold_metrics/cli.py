@@ -6,6 +6,9 @@ stderr, nothing written), 123 internal error.
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -16,6 +19,7 @@ import click
 from . import __version__
 from .config import (
     CONFIG_FILE,
+    DEFAULT_HOST,
     DEFAULT_MAIN,
     DEFAULT_PACKAGE,
     DEFAULT_PORT,
@@ -26,12 +30,12 @@ from .config import (
     render_config,
     unwritable_paths,
 )
-from .errors import EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
+from .errors import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
 from .explain import build_plan, explanation_json, explanation_table, plan_inputs
 from .explain import explain as explain_plan
 from .files import FileChange, apply, check_writable, compare, unified_diff, write_file
 from .ksm import ksm_config
-from .pipeline import build_project, choose_service, relative_path
+from .pipeline import build_project, check_recorded_crds, choose_service, relative_path
 from .render import RenderedFile
 
 _STATUS_WORDS = {"keep": "unchanged"}
@@ -40,6 +44,39 @@ _STATUS_WORDS = {"keep": "unchanged"}
 def _report(changes: Sequence[FileChange]) -> None:
     for change in changes:
         click.echo(f"{_STATUS_WORDS.get(change.status, change.status):<9} {change.path}", err=True)
+
+
+def _stdout(text: str) -> None:
+    """Write to stdout; a reader that went away (`| head`) ends the output, not the command,
+    which still exits with its own code (1 for drift)."""
+    try:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test runner's buffer)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _click_error(exc: click.ClickException) -> str:
+    """click's own errors (bad flags, missing options) in the tool's `error:` style."""
+    message = exc.format_message().strip().rstrip(".")
+    if message[:1].isupper() and not message[1:2].isupper():
+        message = message[0].lower() + message[1:]
+    text = f"error: {message}"
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        text += f"\n  hint: see `{ctx.command_path} --help`"
+    return text
 
 
 def _exit(code: int) -> None:
@@ -58,6 +95,25 @@ def _parse_versions(values: Sequence[str]) -> dict[str, str]:
     return versions
 
 
+_NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _namespaces(values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if not _NAMESPACE_NAME.match(value):
+            raise UsageError(
+                f"--namespace {value!r} is not a namespace name",
+                hint="lower-case letters, digits and '-', at most 63 characters",
+            )
+    return values
+
+
+def _host(value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise UsageError(f"--host {value!r}: expected an address to bind, such as 0.0.0.0 or ::")
+    return value
+
+
 def _sync(
     root: Path,
     config: ProjectConfig,
@@ -65,13 +121,17 @@ def _sync(
     mode: str,
     retired: tuple[str, ...] = (),
     retired_dirs: tuple[str, ...] = (),
+    *,
+    show_notes: bool = False,
 ) -> int:
     """Bring the project at `root` in line with `config` (mode: write, check or diff);
     `retired` are generated manifests an earlier configuration asked for, `retired_dirs` a
-    package directory it generated into (its generated modules go, user-owned ones stay)."""
+    package directory it generated into (its generated modules go, user-owned ones stay).
+    Notes are advice for the person choosing at `init`; `generate` repeats none of them."""
     build = build_project(root, config)
-    for note in build.notes:
-        click.echo(note, err=True)
+    if show_notes:
+        for note in build.notes:
+            click.echo(note, err=True)
     files = list(build.files)
     if config_file is not None:
         files.append(config_file)
@@ -81,9 +141,9 @@ def _sync(
         _report(changes)
         return 0
     diff = unified_diff(changes)
-    if diff:
-        click.echo(diff, nl=False)
     drift = any(c.changes_disk for c in changes)
+    if diff:
+        _stdout(diff)
     if mode == "check" and drift:
         changed = sum(1 for c in changes if c.changes_disk)
         click.echo(f"{changed} file(s) out of date: run `operator-metrics generate`", err=True)
@@ -93,6 +153,22 @@ def _sync(
 
 class _Commands(click.Group):
     """A click group that turns our errors into messages and exit codes."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """click's `main`, with its errors in our style and usage errors exiting 2."""
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.ClickException as exc:
+            click.echo(_click_error(exc), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except BrokenPipeError:
+            _silence_stdout()
+            sys.exit(0)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -113,6 +189,7 @@ class _Commands(click.Group):
 
 
 @click.group(
+    "operator-metrics",
     cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: 0 done or up to date; 1 `generate --check` found drift; "
@@ -129,14 +206,16 @@ def cli() -> None:
     "crds",
     multiple=True,
     required=True,
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, exists=True),
     help="CRD manifest file or directory (repeatable).",
 )
 @click.option(
+    "--project",
     "--out",
+    "project",
     default=".",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Operator repository to render into.",
+    help="Operator repository to render into (`--out` is the old spelling).",
     show_default=True,
 )
 @click.option(
@@ -159,6 +238,12 @@ def cli() -> None:
     default=None,
     help=f"Metrics port [default: {DEFAULT_PORT}].",
 )
+@click.option(
+    "--host",
+    default=None,
+    help=f"Address to serve metrics on [default: {DEFAULT_HOST}]. "
+    "METRICS_HOST overrides at run time.",
+)
 @click.option("--service", default=None, help="Service manifest to expose the port on.")
 @click.option("--package", default=None, help=f"Package directory [default: {DEFAULT_PACKAGE}].")
 @click.option("--operator-name", default=None, help="Operator name (default: from its Deployment).")
@@ -174,11 +259,12 @@ def cli() -> None:
 )
 def init(
     crds: tuple[Path, ...],
-    out: Path,
+    project: Path,
     versions: tuple[str, ...],
     main: str | None,
     namespaces: tuple[str, ...],
     port: int | None,
+    host: str | None,
     service: str | None,
     package: str | None,
     operator_name: str | None,
@@ -186,7 +272,7 @@ def init(
     service_monitor: bool | None,
 ) -> None:
     """Scaffold metrics for the CRDs into the operator's repository and record the choices."""
-    root = out
+    root = project
     check_writable(root)
     previous: ProjectConfig | None = None
     existing_text: str | None = None
@@ -211,7 +297,8 @@ def init(
         package=package or (previous.package if previous else DEFAULT_PACKAGE),
         main=main or (previous.main if previous else DEFAULT_MAIN),
         port=port or (previous.port if previous else DEFAULT_PORT),
-        namespaces=namespaces or (previous.namespaces if previous else ()),
+        host=_host(host) if host is not None else previous.host if previous else DEFAULT_HOST,
+        namespaces=_namespaces(namespaces) or (previous.namespaces if previous else ()),
         service=service_path,
         operator=operator or (previous.operator if previous else None),
         rbac=extra_manifest(rbac, previous.rbac if previous else None, "rbac"),
@@ -237,7 +324,8 @@ def init(
             f"move your edits to {config.package}/custom/ and your entry's imports",
             err=True,
         )
-    _exit(_sync(root, config, config_file, "write", retired, (moved_from,) if moved_from else ()))
+    moved = (moved_from,) if moved_from else ()
+    _exit(_sync(root, config, config_file, "write", retired, moved, show_notes=True))
 
 
 @cli.command()
@@ -255,6 +343,7 @@ def init(
 def generate(project: Path, check: bool, show_diff: bool) -> None:
     """Regenerate from the recorded config (no flags needed): the CI step."""
     config = load_config(project)
+    check_recorded_crds(project, config)
     mode = "check" if check else "diff" if show_diff else "write"
     _exit(_sync(project, config, None, mode))
 
@@ -281,6 +370,11 @@ def _plan_options(func: Any) -> Any:
     )(func)
 
 
+def _check_config_crds(crds: tuple[Path, ...], project: Path) -> None:
+    if not crds and config_path(project).is_file():
+        check_recorded_crds(project, load_config(project))
+
+
 @cli.command()
 @_plan_options
 @click.option(
@@ -292,10 +386,11 @@ def _plan_options(func: Any) -> Any:
 )
 def explain(crds: tuple[Path, ...], versions: tuple[str, ...], project: Path, output: str) -> None:
     """Show the metric families the CRDs give (and what was left out), generating nothing."""
+    _check_config_crds(crds, project)
     inputs = plan_inputs(crds, _parse_versions(versions), project)
     explanations = explain_plan(inputs)
     text = explanation_json(explanations) if output == "json" else explanation_table(explanations)
-    click.echo(text, nl=False)
+    _stdout(text)
 
 
 @cli.group()
@@ -316,12 +411,13 @@ def export_ksm(
     crds: tuple[Path, ...], versions: tuple[str, ...], project: Path, out_file: Path
 ) -> None:
     """Write the plan as a kube-state-metrics CustomResourceStateMetrics config."""
+    _check_config_crds(crds, project)
     inputs = plan_inputs(crds, _parse_versions(versions), project)
     exported = ksm_config(build_plan(inputs))
     for note in exported.notes:
         click.echo(note, err=True)
     if str(out_file) == "-":
-        click.echo(exported.text, nl=False)
+        _stdout(exported.text)
     else:
         write_file(out_file, exported.text.encode("utf-8"))
 

@@ -25,6 +25,7 @@ CONFIG_VERSION = 1
 DEFAULT_PORT = 8389
 DEFAULT_PACKAGE = "pkg/metrics"
 DEFAULT_MAIN = "main.py"
+DEFAULT_HOST = "0.0.0.0"
 
 _HEADER = (
     "# operator-metrics project config: written by `operator-metrics init`, read by\n"
@@ -41,6 +42,7 @@ class ProjectConfig:
     package: str = DEFAULT_PACKAGE
     main: str = DEFAULT_MAIN
     port: int = DEFAULT_PORT
+    host: str = DEFAULT_HOST
     namespaces: tuple[str, ...] = ()
     service: str | None = None
     operator: str | None = None
@@ -60,6 +62,7 @@ _KNOWN_KEYS = {
     "package",
     "main",
     "port",
+    "host",
     "namespaces",
     "service",
     "operator",
@@ -175,12 +178,16 @@ def _parse(data: Mapping[str, Any], path: Path) -> ProjectConfig:
     port = data.get("port", DEFAULT_PORT)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise InputError("`port` must be a port number", path, _line(data, "port"))
+    host = data.get("host", DEFAULT_HOST)
+    if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host):
+        raise InputError("`host` must be an address to bind", path, _line(data, "host"))
     return ProjectConfig(
         crds=crds,
         versions=dict(versions),
         package=optional_string("package", DEFAULT_PACKAGE) or DEFAULT_PACKAGE,
         main=optional_string("main", DEFAULT_MAIN) or DEFAULT_MAIN,
         port=port,
+        host=host,
         namespaces=strings("namespaces"),
         service=optional_string("service", None),
         operator=optional_string("operator", None),
@@ -210,6 +217,7 @@ def render_config(config: ProjectConfig, existing: str | None) -> str:
         "package": config.package,
         "main": config.main,
         "port": config.port,
+        "host": config.host,
         "namespaces": list(config.namespaces),
         "service": config.service,
         "operator": config.operator,

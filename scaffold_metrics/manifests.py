@@ -1,4 +1,5 @@
-"""Round-trip edits of the operator's Kubernetes manifests (the metrics port on its Service).
+"""Round-trip edits of the operator's Kubernetes manifests (the metrics port on its Service
+and on its Deployment's container), and what the others tell (RBAC rules, Helm templates).
 
 Manifests are the user's files: only the document being edited is re-serialised (by ruamel in
 round-trip mode, keeping comments, key order and quoting); every other document of the file is
@@ -25,6 +26,9 @@ from .yamldocs import YamlDocument, check_bounds, split_documents
 METRICS_PORT_NAME = "cr-metrics"
 MANIFEST_DIRS = ("deploy", "config")
 _KIND_LINE = re.compile(r"^kind:\s*['\"]?(\w+)['\"]?\s*$", re.MULTILINE)
+# A Go template action (Helm, kustomize does not template): such a file is not YAML yet.
+_TEMPLATE_ACTION = re.compile(r"\{\{-?\s.*?\}\}|\{\{[\w.$]", re.DOTALL)
+_CONTAINER_NAMES = ("manager", "operator")
 
 
 @dataclass(frozen=True)
@@ -111,20 +115,85 @@ def documents_of_kind(file: Path, kind: str) -> Iterator[tuple[YamlDocument, Any
             yield doc, data
 
 
-def find_manifest(root: Path, kind: str) -> Path | None:
-    """The first YAML file under deploy/ or config/ holding a document of `kind` (sorted)."""
+def is_templated(text: str) -> bool:
+    """True for a Helm template (Go template actions): not YAML until the chart is rendered."""
+    return "{{" in text and _TEMPLATE_ACTION.search(text) is not None
+
+
+def _manifest_texts(root: Path) -> Iterator[tuple[Path, str]]:
     for directory in MANIFEST_DIRS:
         base = root / directory
         if not base.is_dir():
             continue
         for file in sorted(base.rglob("*.y*ml")):
             try:
-                text = file.read_text(encoding="utf-8")
+                yield file, file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            if kind in _KIND_LINE.findall(text):
-                return file
+
+
+def find_manifest(root: Path, kind: str) -> Path | None:
+    """The first plain YAML file under deploy/ or config/ holding a document of `kind` (sorted);
+    Helm templates are skipped (see `templated_manifests`)."""
+    for file, text in _manifest_texts(root):
+        if kind in _KIND_LINE.findall(text) and not is_templated(text):
+            return file
     return None
+
+
+def templated_manifests(root: Path, kind: str | None = None) -> list[Path]:
+    """Helm templates under deploy/ or config/ (of `kind` when given), which are never edited."""
+    return [
+        file
+        for file, text in _manifest_texts(root)
+        if is_templated(text) and (kind is None or kind in _KIND_LINE.findall(text))
+    ]
+
+
+def _as_strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, list):
+        return {str(v) for v in value}
+    return set()
+
+
+def rbac_grants(root: Path) -> Iterator[tuple[set[str], set[str], set[str]]]:
+    """(apiGroups, resources, verbs) of every rule of a Role or ClusterRole under deploy/ or
+    config/ (plain files; a document that is not valid YAML grants nothing)."""
+    safe = YAML(typ="safe")
+    for _file, text in _manifest_texts(root):
+        if is_templated(text):
+            continue
+        for doc in split_documents(text):
+            kinds = _KIND_LINE.findall(doc.text)
+            if "Role" not in kinds and "ClusterRole" not in kinds:
+                continue
+            try:
+                data = safe.load(doc.text)
+            except YAMLError:
+                continue
+            if not isinstance(data, Mapping) or data.get("kind") not in ("Role", "ClusterRole"):
+                continue
+            for rule in data.get("rules") or []:
+                if isinstance(rule, Mapping):
+                    yield (
+                        _as_strings(rule.get("apiGroups")),
+                        _as_strings(rule.get("resources")),
+                        _as_strings(rule.get("verbs")),
+                    )
+
+
+def grants_list_watch(root: Path, group: str, plural: str) -> bool:
+    """True when some Role or ClusterRole of the project lets list and watch `plural.group`."""
+    for groups, resources, verbs in rbac_grants(root):
+        if (
+            (group in groups or "*" in groups)
+            and (plural in resources or "*" in resources)
+            and ("*" in verbs or {"list", "watch"} <= verbs)
+        ):
+            return True
+    return False
 
 
 def read_deployment(file: Path) -> OperatorDeployment | None:
@@ -167,9 +236,10 @@ def metrics_service_info(text: str, file: Path) -> ServiceInfo | None:
     return None
 
 
-def with_metrics_port(file: Path, port: int, operator: str | None) -> str:
-    """The text of `file` with its Service exposing `cr-metrics` on `port` (no-op if it does)."""
-    text = file.read_text(encoding="utf-8")
+def with_metrics_port(file: Path, port: int, operator: str | None, text: str | None = None) -> str:
+    """The text of `file` (or `text`, read from it) with its Service exposing `cr-metrics` on
+    `port` (no-op if it does)."""
+    text = file.read_text(encoding="utf-8") if text is None else text
     docs = split_documents(text)
     services = [
         (index, doc, data)
@@ -224,6 +294,59 @@ def _ensure_port(service: CommentedMap, port: int, file: Path, line: int) -> boo
     entry["name"] = METRICS_PORT_NAME
     entry["port"] = port
     entry["targetPort"] = port
+    entry["protocol"] = "TCP"
+    ports.append(entry)
+    return True
+
+
+def with_container_port(file: Path, text: str, port: int, operator: str | None) -> str:
+    """`text` (of `file`) with the operator container of its first Deployment declaring
+    `containerPort` `cr-metrics` on `port`; the same text when it already does."""
+    docs = split_documents(text)
+    for index, doc in enumerate(docs):
+        if "Deployment" not in _KIND_LINE.findall(doc.text):
+            continue
+        data = _load_document(doc, file)
+        if not isinstance(data, Mapping) or data.get("kind") != "Deployment":
+            continue
+        container = _operator_container(data, operator)
+        if container is None or not _ensure_container_port(container, port, file, doc.line):
+            return text
+        docs[index] = YamlDocument(_dump_document(data, doc), doc.line)
+        return "".join(d.text for d in docs)
+    return text
+
+
+def _operator_container(deployment: Any, operator: str | None) -> CommentedMap | None:
+    """The container that runs the operator: named after it (or `manager`), else the first."""
+    spec = (deployment.get("spec") or {}).get("template") or {}
+    containers = (spec.get("spec") or {}).get("containers") or []
+    candidates = [c for c in containers if isinstance(c, CommentedMap)]
+    if not candidates:
+        return None
+    names = {operator, (deployment.get("metadata") or {}).get("name"), *_CONTAINER_NAMES}
+    for container in candidates:
+        if container.get("name") in names:
+            return container
+    return candidates[0]
+
+
+def _ensure_container_port(container: CommentedMap, port: int, file: Path, line: int) -> bool:
+    """Add or correct the container's `cr-metrics` port; True when something changed."""
+    ports = container.get("ports")
+    if ports is None:
+        ports = container["ports"] = []
+    if not isinstance(ports, list):
+        raise InputError("Deployment container ports is not a list", file, line)
+    for entry in ports:
+        if isinstance(entry, MutableMapping) and entry.get("name") == METRICS_PORT_NAME:
+            if entry.get("containerPort") == port:
+                return False
+            entry["containerPort"] = port
+            return True
+    entry = CommentedMap()
+    entry["name"] = METRICS_PORT_NAME
+    entry["containerPort"] = port
     entry["protocol"] = "TCP"
     ports.append(entry)
     return True

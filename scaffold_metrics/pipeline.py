@@ -11,23 +11,23 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import __version__
-from .config import CONFIG_FILE, ProjectConfig, config_path
+from .config import ProjectConfig, config_path
 from .crd import load_crds
 from .errors import InputError, UsageError
-from .manifests import (
-    OperatorDeployment,
-    find_manifest,
-    metrics_service_info,
-    read_deployment,
-    with_metrics_port,
-)
+from .install_source import install_requirement, installed_origin
 from .metric_config import parse_metrics_config
+from .paths import relative_path
 from .plan import MetricsPlan, PlanOptions, plan_metrics
+from .project_manifests import choose_service, manifest_files
 from .render import RenderedFile, render_python, render_template
 
 REQUIREMENTS_FILE = "requirements.txt"
-_ENTRY_WIRING = re.compile(r"\bpkg\.metrics\b|\bfrom\s+pkg\s+import\s+metrics\b")
+_ENTRY_WIRING = re.compile(
+    r"\bpkg\.metrics\b|\bfrom\s+pkg\s+import\s+metrics\b|\bregister_kopf_metrics\b"
+)
+_KOPF_IMPORT = re.compile(r"^\s*(?:import\s+kopf\b|from\s+kopf\b)", re.MULTILINE)
+_KOPF_REQUIREMENT = re.compile(r"^\s*kopf\s*(?:[\[<>=!~;@#]|$)", re.MULTILINE | re.IGNORECASE)
+ENV_PORT = "METRICS_PORT"
 
 
 @dataclass
@@ -40,13 +40,6 @@ class ProjectBuild:
     notes: list[str] = field(default_factory=list)
 
 
-def relative_path(path: Path, root: Path) -> str:
-    """`path` relative to `root`, POSIX style, for config entries and generated headers."""
-    return PurePosixPath(
-        Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
-    ).as_posix()
-
-
 def _package_path(package: str) -> PurePosixPath:
     path = PurePosixPath(package)
     if path.is_absolute() or ".." in path.parts or not path.parts:
@@ -55,6 +48,24 @@ def _package_path(package: str) -> PurePosixPath:
         if not part.isidentifier():
             raise UsageError(f"package path {package!r}: {part!r} is not a Python name")
     return path
+
+
+def check_recorded_crds(root: Path, config: ProjectConfig) -> None:
+    """Refuse CRD paths the config lists that no longer exist, pointing at the config entry
+    and at `init --crd` (which updates it), since no flag named them."""
+    path = config_path(root)
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for crd in config.crds:
+        if os.path.exists(os.path.normpath(root / crd)):
+            continue
+        line = next((n for n, text in enumerate(lines, 1) if crd in text), None)
+        raise InputError(
+            f"CRD file not found: {crd} (listed under `crds`)",
+            path,
+            line,
+            hint="moved it? run `operator-metrics init --crd NEW_PATH`: it updates the config "
+            "and keeps your other choices",
+        )
 
 
 def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
@@ -71,16 +82,10 @@ def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
     notes = list(loaded.notes)
     notes.extend(note for kind in plan.kinds if (note := kind.cap_note) is not None)
     files.extend(_entry_files(root, package, import_path, config, notes))
-    requirements = _requirements_file(root, notes)
+    requirements = _requirements_file(root, config, notes)
     if requirements is not None:
         files.append(requirements)
-    service = _service_file(root, config, notes)
-    if service is not None:
-        files.append(service)
-    if config.rbac is not None:
-        files.append(_rbac_file(root, config, plan, notes))
-    if config.service_monitor is not None:
-        files.append(_service_monitor_file(root, config, service))
+    files.extend(manifest_files(root, config, plan, notes))
     return ProjectBuild(plan=plan, files=files, owned_dirs=[str(package)], notes=notes)
 
 
@@ -100,6 +105,7 @@ def _package_files(
             "wiring.py.j2",
             port=config.port,
             namespaces=tuple(config.namespaces),
+            host=config.host,
         ),
     ]
     for kind in plan.kinds:
@@ -125,136 +131,77 @@ def _entry_files(
     if main.is_file():
         text = main.read_text(encoding="utf-8", errors="replace")
         if not _ENTRY_WIRING.search(text):
-            notes.append(
-                f"note: {config.main} does not start the metrics server; add these lines to it:\n"
-                f"    from {import_path} import wiring\n"
-                f"    wiring.start()  # serves /metrics on port {config.port} in the background"
-            )
+            notes.append(_wiring_advice(config, import_path, is_kopf_entry(text)))
+    elif requires_kopf(root):
+        # `kopf run handlers.py` needs no main.py, and a plain one would add a second watch.
+        notes.append(
+            f"note: {REQUIREMENTS_FILE} names kopf and there is no {config.main}: not creating "
+            f"one; in the module kopf runs, add:\n"
+            f"    from {import_path} import wiring\n"
+            f"    wiring.register_kopf()  # serves /metrics on port {config.port} "
+            f"({ENV_PORT} overrides) while kopf runs"
+        )
     else:
         main_text = render_template("main.py.j2", import_path=import_path)
         files.append(RenderedFile(config.main, main_text.encode("utf-8"), "user"))
     return files
 
 
-def runtime_requirement() -> str:
-    """The requirement line the operator's image needs: this release series, runtime extra."""
-    major, minor = __version__.split(".")[:2]
-    return f"operator-metrics[runtime]>={major}.{minor},<{major}.{int(minor) + 1}"
-
-
-def _requirements_file(root: Path, notes: list[str]) -> RenderedFile | None:
-    """Create requirements.txt naming the runtime, or say what to add to an existing one."""
+def requires_kopf(root: Path) -> bool:
+    """True when the operator's requirements.txt names kopf."""
     path = root / REQUIREMENTS_FILE
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    return _KOPF_REQUIREMENT.search(text) is not None
+
+
+def is_kopf_entry(text: str) -> bool:
+    """True when an entry point imports kopf: kopf's watch feeds the metrics then."""
+    return _KOPF_IMPORT.search(text) is not None
+
+
+def _wiring_advice(config: ProjectConfig, import_path: str, kopf: bool) -> str:
+    where = f"port {config.port} ({ENV_PORT} overrides)"
+    if kopf:
+        return (
+            f"note: {config.main} is a kopf operator: let kopf's own watch feed the metrics "
+            f"(register_kopf_metrics, no second list/watch); add these lines to it:\n"
+            f"    from {import_path} import wiring\n"
+            f"    wiring.register_kopf()  # serves /metrics on {where} while kopf runs"
+        )
+    return (
+        f"note: {config.main} does not start the metrics server; add these lines to it:\n"
+        f"    from {import_path} import wiring\n"
+        f"    wiring.start()  # serves /metrics on {where} in the background"
+    )
+
+
+def entry_extra(root: Path, config: ProjectConfig) -> str:
+    """The extra the operator's image needs: `kopf` for a kopf entry point, else `runtime`."""
+    main = root / config.main
+    if main.is_file():
+        kopf = is_kopf_entry(main.read_text(encoding="utf-8", errors="replace"))
+    else:
+        kopf = requires_kopf(root)
+    return "kopf" if kopf else "runtime"
+
+
+def _requirements_file(root: Path, config: ProjectConfig, notes: list[str]) -> RenderedFile | None:
+    """Create requirements.txt naming the runtime as this tool was installed (git URL, wheel
+    or release range), or say what to add to an existing one."""
+    path = root / REQUIREMENTS_FILE
+    wanted = install_requirement(entry_extra(root, config), installed_origin())
     if not path.exists():
-        content = render_template("requirements.txt.j2", requirement=runtime_requirement())
+        content = render_template("requirements.txt.j2", requirement=wanted.line)
+        if wanted.note:
+            notes.append(f"note: {REQUIREMENTS_FILE}: {wanted.note}")
         return RenderedFile(REQUIREMENTS_FILE, content.encode("utf-8"), "user")
     if "operator-metrics" not in path.read_text(encoding="utf-8", errors="replace"):
+        advice = f"\n  ({wanted.note})" if wanted.note else ""
         notes.append(
             f"note: {REQUIREMENTS_FILE} does not name operator-metrics; add this line so the "
-            f"operator's image has the runtime:\n    {runtime_requirement()}"
+            f"operator's image has the runtime:\n    {wanted.line}{advice}"
         )
     return None
 
 
-def _service_file(root: Path, config: ProjectConfig, notes: list[str]) -> RenderedFile | None:
-    if config.service is None:
-        return None
-    path = root / config.service
-    if path.is_file():
-        text = with_metrics_port(path, config.port, config.operator)
-        return RenderedFile(config.service, text.encode("utf-8"), "manifest")
-    deployment_file = find_manifest(root, "Deployment")
-    deployment = read_deployment(deployment_file) if deployment_file else None
-    operator = config.operator or (deployment.name if deployment else root.resolve().name)
-    selector = deployment.selector if deployment and deployment.selector else (("name", operator),)
-    if deployment is None:
-        notes.append(
-            f"note: no operator Deployment found under deploy/ or config/; the new Service "
-            f"{config.service} selects pods labelled name={operator}: check its selector"
-        )
-    text = render_template(
-        "service.yaml.j2", operator=operator, selector=selector, port=config.port
-    )
-    return RenderedFile(config.service, text.encode("utf-8"), "manifest")
-
-
-def _operator_deployment(root: Path) -> OperatorDeployment | None:
-    found = find_manifest(root, "Deployment")
-    return read_deployment(found) if found else None
-
-
-def _rbac_file(
-    root: Path, config: ProjectConfig, plan: MetricsPlan, notes: list[str]
-) -> RenderedFile:
-    """ClusterRole to get/list/watch every kind, bound to the operator's service account:
-    cluster-wide, or per watched namespace (cluster-scoped kinds always need the former)."""
-    assert config.rbac is not None
-    deployment = _operator_deployment(root)
-    operator = config.operator or (deployment.name if deployment else root.resolve().name)
-    account = deployment.service_account if deployment and deployment.service_account else None
-    namespace = deployment.namespace if deployment and deployment.namespace else None
-    if account is None or namespace is None:
-        notes.append(
-            f"note: {config.rbac} binds service account {account or operator!r} in namespace "
-            f"{namespace or 'default'!r}: the operator Deployment does not say; check it"
-        )
-    groups: dict[str, set[str]] = {}
-    for kind in plan.kinds:
-        groups.setdefault(kind.group, set()).add(kind.plural)
-    rules = [(group, sorted(plurals)) for group, plurals in sorted(groups.items())]
-    cluster_binding = not config.namespaces or any(not k.namespaced for k in plan.kinds)
-    text = render_template(
-        "rbac.yaml.j2",
-        operator=operator,
-        rules=rules,
-        account=account or operator,
-        account_namespace=namespace or "default",
-        cluster_binding=cluster_binding,
-        namespaces=sorted(config.namespaces),
-    )
-    return RenderedFile(config.rbac, text.encode("utf-8"), "generated")
-
-
-def _service_monitor_file(
-    root: Path, config: ProjectConfig, service: RenderedFile | None
-) -> RenderedFile:
-    """A prometheus-operator ServiceMonitor scraping the metrics Service's `cr-metrics` port."""
-    assert config.service_monitor is not None
-    info = (
-        metrics_service_info(service.content.decode("utf-8"), root / service.path)
-        if service is not None
-        else None
-    )
-    if info is None:
-        raise UsageError(
-            "a ServiceMonitor needs the metrics Service",
-            root / CONFIG_FILE,
-            hint="record a Service with `init --service PATH`",
-        )
-    if not info.labels:
-        raise InputError(
-            f"Service {info.name} has no labels for a ServiceMonitor to select",
-            root / (service.path if service else ""),
-            hint="add metadata.labels to the Service",
-        )
-    text = render_template("servicemonitor.yaml.j2", service=info)
-    return RenderedFile(config.service_monitor, text.encode("utf-8"), "generated")
-
-
-def choose_service(
-    root: Path, requested: str | None, operator: str | None
-) -> tuple[str, str | None]:
-    """At init: the Service manifest to edit or create, and the operator's name."""
-    deployment_file = find_manifest(root, "Deployment")
-    deployment = read_deployment(deployment_file) if deployment_file else None
-    name = operator or (deployment.name if deployment and deployment.name else None)
-    if requested is not None:
-        return requested, name
-    found = find_manifest(root, "Service")
-    if found is not None:
-        return relative_path(found, root), name
-    directory = (
-        "deploy" if (root / "deploy").is_dir() or not (root / "config").is_dir() else "config"
-    )
-    base = name or root.resolve().name
-    return f"{directory}/{base}-metrics-service.yaml", name
+__all__ = ["ProjectBuild", "build_project", "choose_service", "relative_path"]

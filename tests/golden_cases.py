@@ -49,6 +49,8 @@ CASES: dict[str, tuple[str, tuple[str, ...], str]] = {
 def render_case(case: str, workdir: Path) -> Path:
     """Scaffold `case` into `workdir/memcached-operator` and return that project root (with a
     `metrics:` config: `init`, then the config, then `generate`)."""
+    from unittest import mock
+
     from click.testing import CliRunner
 
     from scaffold_metrics.cli import cli
@@ -59,7 +61,10 @@ def render_case(case: str, workdir: Path) -> Path:
     (project / "config" / "crd").mkdir(parents=True)
     shutil.copyfile(DATA / crd_file, project / "config" / "crd" / crd_name)
     args = ["init", "--crd", str(project / "config" / "crd" / crd_name), "--out", str(project)]
-    result = CliRunner().invoke(cli, [*args, *flags], catch_exceptions=False)
+    # requirements.txt names where the tool was installed from: a release range, as from an
+    # index, whatever this machine's install is.
+    with mock.patch("scaffold_metrics.pipeline.installed_origin", return_value=None):
+        result = CliRunner().invoke(cli, [*args, *flags], catch_exceptions=False)
     if result.exit_code != 0:
         raise RuntimeError(f"init failed for {case}: {result.stderr}")
     if metrics:

@@ -73,11 +73,13 @@ def running_prometheus(
     metrics_path: str = "/metrics",
     startup_timeout: float = 60.0,
     scrape_options: Mapping[str, Any] | None = None,
+    target_labels: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Run a real Prometheus scraping `targets` ("host:port"); yield its base URL.
 
-    `scrape_options` are added to the scrape config as they are (`scheme`, `tls_config`,
-    `basic_auth`, ...).
+    `scrape_options` are added to the scrape job as they are (`scheme`, `tls_config`,
+    `basic_auth`, `honor_labels`, `relabel_configs`, ...) and `target_labels` are the static
+    targets' labels, to mimic what service discovery gives.
 
     Storage lives in a temporary directory removed afterwards; the process is terminated (then
     killed) on exit, and its log is attached to the failure if it does not start.
@@ -94,7 +96,9 @@ def running_prometheus(
                         {
                             "job_name": "operator-metrics",
                             "metrics_path": metrics_path,
-                            "static_configs": [{"targets": list(targets)}],
+                            "static_configs": [
+                                {"targets": list(targets), "labels": target_labels or {}}
+                            ],
                             **(scrape_options or {}),
                         }
                     ],

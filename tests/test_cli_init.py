@@ -17,6 +17,8 @@ from scaffold_helpers import (
 )
 
 import scaffold_metrics.cli as cli_module
+import scaffold_metrics.pipeline as pipeline
+from scaffold_metrics.runtime.entry import MetricsSettings, MetricsSetupError, metrics_settings
 
 GENERATED = [
     "pkg/metrics/__init__.py",
@@ -123,19 +125,36 @@ def test_namespaces_port_and_main_are_honoured(tmp_path: Path) -> None:
     )
     assert code == 0, err
     wiring = (tmp_path / "pkg/metrics/wiring.py").read_text()
-    assert "DEFAULT_PORT = 9100" in wiring
-    assert 'DEFAULT_NAMESPACES: tuple[str, ...] = ("team-a", "team-b")' in wiring
+    assert "PORT = 9100" in wiring and 'HOST = "0.0.0.0"' in wiring
+    assert 'NAMESPACES: tuple[str, ...] = ("team-a", "team-b")' in wiring
     assert (tmp_path / "cmd/metrics_main.py").is_file() and not (tmp_path / "main.py").exists()
     with imported_package(tmp_path, "pkg.metrics.wiring") as wiring_module:
-        os.environ.pop("WATCH_NAMESPACE", None)
-        assert wiring_module.watched_namespaces() == ["team-a", "team-b"]
-        os.environ["WATCH_NAMESPACE"] = "x, y,"
-        try:
-            assert wiring_module.watched_namespaces() == ["x", "y"]
-            os.environ["WATCH_NAMESPACE"] = ""
-            assert wiring_module.watched_namespaces() == []
-        finally:
-            del os.environ["WATCH_NAMESPACE"]
+        settings = metrics_settings(
+            wiring_module.PORT, wiring_module.NAMESPACES, wiring_module.HOST, environ={}
+        )
+        assert settings == MetricsSettings(9100, ("team-a", "team-b"), "0.0.0.0")
+        overridden = metrics_settings(
+            wiring_module.PORT,
+            wiring_module.NAMESPACES,
+            wiring_module.HOST,
+            environ={"WATCH_NAMESPACE": "x, y,", "METRICS_PORT": "9200", "METRICS_HOST": "::"},
+        )
+        assert overridden == MetricsSettings(9200, ("x", "y"), "::")
+        everything = metrics_settings(9100, ("team-a",), environ={"WATCH_NAMESPACE": ""})
+        assert everything.namespaces == ()
+
+
+def test_host_is_recorded_and_generated(tmp_path: Path) -> None:
+    copy_crd(MEMCACHED_V1, tmp_path)
+    assert init(tmp_path, "--host", "127.0.0.1")[0] == 0
+    assert 'HOST = "127.0.0.1"' in (tmp_path / "pkg/metrics/wiring.py").read_text()
+    assert YAML(typ="safe").load((tmp_path / ".operator-metrics.yaml").read_text())["host"] == (
+        "127.0.0.1"
+    )
+    assert init(tmp_path)[0] == 0  # kept when not given again
+    assert 'HOST = "127.0.0.1"' in (tmp_path / "pkg/metrics/wiring.py").read_text()
+    code, _out, err = init(tmp_path, "--host", "a b")
+    assert code == 2 and err.startswith("error: --host 'a b': expected an address to bind")
 
 
 def test_cluster_scoped_kind_has_no_namespace_label(tmp_path: Path) -> None:
@@ -224,15 +243,28 @@ def test_internal_error_exits_123(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "RuntimeError: boom" in err and "internal error" in err
 
 
-def test_requirements_name_the_runtime_extra(tmp_path: Path) -> None:
+def test_requirements_name_the_runtime_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "installed_origin", lambda: None)  # as from an index
     copy_crd(MEMCACHED_V1, tmp_path)
     assert init(tmp_path)[0] == 0
     assert "operator-metrics[runtime]>=0.1,<0.2" in (tmp_path / "requirements.txt").read_text()
     other = tmp_path / "other"
     copy_crd(MEMCACHED_V1, other)
-    (other / "requirements.txt").write_text("kopf==1.37.0\n")
+    (other / "requirements.txt").write_text("requests==2.32.0\n")
     code, _out, err = init(other)
     assert code == 0
-    assert (other / "requirements.txt").read_text() == "kopf==1.37.0\n"
+    assert (other / "requirements.txt").read_text() == "requests==2.32.0\n"
     assert "requirements.txt does not name operator-metrics" in err
     assert "operator-metrics[runtime]>=0.1,<0.2" in err
+
+
+def test_namespace_that_is_not_a_namespace_name_is_refused(tmp_path: Path) -> None:
+    copy_crd(MEMCACHED_V1, tmp_path)
+    before = tree(tmp_path)
+    code, _out, err = init(tmp_path, "--namespace", "Team_A")
+    assert code == 2 and err.startswith("error: --namespace 'Team_A' is not a namespace name")
+    assert tree(tmp_path) == before
+    with pytest.raises(MetricsSetupError, match="'Team_A', a namespace to watch chosen at init"):
+        metrics_settings(8389, ("Team_A",), environ={})

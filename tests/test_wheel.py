@@ -1,7 +1,10 @@
-"""The built wheel carries the templates: install it in a fresh virtualenv and scaffold."""
+"""The built wheel carries the templates: install it in a fresh virtualenv and scaffold; the
+requirement it writes names that wheel (PEP 610), and the entry point in this CLI-only install
+says which extra to install instead of a traceback."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -10,6 +13,8 @@ from pathlib import Path
 from scaffold_helpers import MEMCACHED_V1, copy_crd
 
 ROOT = Path(__file__).resolve().parent.parent
+# The venv must import its own install, not this checkout.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 def test_wheel_installs_and_scaffolds_from_another_directory(tmp_path: Path) -> None:
@@ -25,7 +30,10 @@ def test_wheel_installs_and_scaffolds_from_another_directory(tmp_path: Path) -> 
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True
+        [str(python), "-m", "pip", "install", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+        env=CLEAN_ENV,
     )
     where = subprocess.run(
         [
@@ -37,6 +45,7 @@ def test_wheel_installs_and_scaffolds_from_another_directory(tmp_path: Path) -> 
         check=True,
         capture_output=True,
         text=True,
+        env=CLEAN_ENV,
     ).stdout.strip()
     assert where.startswith(str(env_dir)), where
     project = tmp_path / "elsewhere" / "project"
@@ -46,8 +55,21 @@ def test_wheel_installs_and_scaffolds_from_another_directory(tmp_path: Path) -> 
         cwd=project,
         capture_output=True,
         text=True,
+        env=CLEAN_ENV,
     )
     assert run.returncode == 0, run.stderr
+    assert (project / "requirements.txt").read_text().splitlines()[-1] == (
+        f"operator-metrics[runtime] @ {wheel.resolve().as_uri()}"
+    )
+    assert "note: requirements.txt: a file URL installs only on this machine" in run.stderr
+    entry = subprocess.run(
+        [str(python), "main.py"], cwd=project, capture_output=True, text=True, env=CLEAN_ENV
+    )
+    assert (entry.returncode, entry.stderr) == (
+        2,
+        "error: No module named 'kubernetes' (this is a CLI-only install of operator-metrics): "
+        'install "operator-metrics[runtime]" in the operator\'s image\n',
+    )
     assert (
         (project / "pkg/metrics/kinds/memcached.py")
         .read_text()
@@ -65,5 +87,6 @@ def test_wheel_installs_and_scaffolds_from_another_directory(tmp_path: Path) -> 
         check=True,
         capture_output=True,
         text=True,
+        env=CLEAN_ENV,
     ).stdout.strip()
     assert runtime_only == "[]"

@@ -82,11 +82,12 @@ def load_api_client() -> Any:
         path = os.environ.get("KUBECONFIG") or None
         try:
             config.load_kube_config(config_file=path)
-        except (config.ConfigException, OSError) as kubeconfig:
+        except Exception as kubeconfig:  # a malformed file fails in many ways (YAML, types)
+            reason = " ".join(str(kubeconfig).split()) or type(kubeconfig).__name__
             raise KubeConfigError(
                 "no Kubernetes configuration: not in a cluster "
                 f"({in_cluster}) and no usable kubeconfig at {path or '~/.kube/config'} "
-                f"({kubeconfig}); run in a pod with a service account, or set KUBECONFIG"
+                f"({reason}); run in a pod with a service account, or set KUBECONFIG"
             ) from kubeconfig
     return client.ApiClient()
 

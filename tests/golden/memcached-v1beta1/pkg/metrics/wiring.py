@@ -2,69 +2,44 @@
 # DO NOT EDIT: changes are lost when `operator-metrics generate` runs again.
 # Source CRDs:
 #   config/crd/operator-sdk-memcached-v1beta1.yaml
+# Formatted by operator-metrics with a pinned black mode and kept ruff and mypy --strict
+# clean; the pragmas below keep the project's own formatter and linter off this file.
+# ruff: noqa: PGH004
+# ruff: noqa
+# fmt: off
+"""Start the metrics of every kind with the choices made at `init`.
 
-"""Start collectors for every kind and serve `/metrics`.
-
-Watched namespaces: the `WATCH_NAMESPACE` environment variable (comma-separated; empty means all
-namespaces) overrides the ones chosen at `init`. `METRICS_PORT` overrides the port.
+At run time `METRICS_PORT`, `WATCH_NAMESPACE` (comma-separated; empty: all namespaces) and
+`METRICS_HOST` override them; a value the metrics cannot start with is one `error:` line and
+exit 2 (see `scaffold_metrics.runtime.entry`).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scaffold_metrics.runtime import (
-    Collector,
-    KubeConfigError,
-    MetricsServer,
-    load_api_client,
-    new_collectors,
-    serve_metrics,
-    start_metrics_server,
-)
+from scaffold_metrics.runtime import MetricsServer, entry
 
 from . import GENERATORS
 
-DEFAULT_PORT = 8389
-DEFAULT_NAMESPACES: tuple[str, ...] = ()
+if TYPE_CHECKING:
+    from scaffold_metrics.runtime.kopf_integration import KopfMetrics
 
-
-def watched_namespaces() -> list[str]:
-    """Namespaces to watch; an empty list means all namespaces."""
-    value = os.environ.get("WATCH_NAMESPACE")
-    if value is None:
-        return list(DEFAULT_NAMESPACES)
-    return [ns.strip() for ns in value.split(",") if ns.strip()]
-
-
-def metrics_port() -> int:
-    """The port `/metrics` is served on."""
-    return int(os.environ.get("METRICS_PORT", DEFAULT_PORT))
-
-
-def build_collectors(client: Any = None) -> list[Collector]:
-    """One list/watch collector per kind and watched namespace (in-cluster or kubeconfig auth)."""
-    client = client if client is not None else load_api_client()
-    namespaces = watched_namespaces()
-    collectors: list[Collector] = []
-    for generator in GENERATORS:
-        api = f"{generator.group}/{generator.version}"
-        collectors.extend(new_collectors(client, namespaces, api, generator.kind, generator))
-    return collectors
+PORT = 8389
+NAMESPACES: tuple[str, ...] = ()
+HOST = "0.0.0.0"
 
 
 def serve() -> None:
-    """Serve `/metrics` until the process is asked to stop (blocks); exit 2 without config."""
-    try:
-        collectors = build_collectors()
-    except KubeConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
-    serve_metrics(collectors, metrics_port())
+    """Serve `/metrics` until the process is asked to stop (blocks)."""
+    entry.serve(GENERATORS, PORT, NAMESPACES, HOST)
 
 
-def start(client: Any = None, port: int | None = None) -> MetricsServer:
+def start(client: Any = None) -> MetricsServer:
     """Serve `/metrics` in the background beside an existing program; `.stop()` ends it."""
-    return start_metrics_server(build_collectors(client), metrics_port() if port is None else port)
+    return entry.start(GENERATORS, PORT, NAMESPACES, HOST, client=client)
+
+
+def register_kopf() -> KopfMetrics:
+    """In a kopf operator: feed the metrics from kopf's own watch, serving while kopf runs."""
+    return entry.register_kopf(GENERATORS, PORT, NAMESPACES, HOST)

@@ -2,5 +2,9 @@
 # DO NOT EDIT: changes are lost when `operator-metrics generate` runs again.
 # Source CRDs:
 #   config/crd/prometheus-operator-prometheuses.yaml
-
+# Formatted by operator-metrics with a pinned black mode and kept ruff and mypy --strict
+# clean; the pragmas below keep the project's own formatter and linter off this file.
+# ruff: noqa: PGH004
+# ruff: noqa
+# fmt: off
 """Generated metrics modules, one per custom resource kind."""
