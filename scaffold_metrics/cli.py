@@ -127,11 +127,11 @@ def _sync(
     """Bring the project at `root` in line with `config` (mode: write, check or diff);
     `retired` are generated manifests an earlier configuration asked for, `retired_dirs` a
     package directory it generated into (its generated modules go, user-owned ones stay).
-    Notes are advice for the person choosing at `init`; `generate` repeats none of them."""
+    Notes are advice for the person choosing at `init`; `generate` repeats none of them, only
+    what the plan left out."""
     build = build_project(root, config)
-    if show_notes:
-        for note in build.notes:
-            click.echo(note, err=True)
+    for note in [*build.notes, *build.plan_notes] if show_notes else build.plan_notes:
+        click.echo(note, err=True)
     files = list(build.files)
     if config_file is not None:
         files.append(config_file)

@@ -32,12 +32,15 @@ ENV_PORT = "METRICS_PORT"
 
 @dataclass
 class ProjectBuild:
-    """Files to bring onto disk, the plan they came from, and notes for the user."""
+    """Files to bring onto disk, the plan they came from, and notes for the user: `notes` are
+    advice for the choices made at `init`; `plan_notes` say what the plan left out (the cap),
+    which every regeneration repeats, as the plan may change with the CRDs."""
 
     plan: MetricsPlan
     files: list[RenderedFile]
     owned_dirs: list[str]
     notes: list[str] = field(default_factory=list)
+    plan_notes: list[str] = field(default_factory=list)
 
 
 def _package_path(package: str) -> PurePosixPath:
@@ -80,13 +83,15 @@ def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
     source_list = sorted(set(sources.values()))
     files = _package_files(plan, package, source_list, config)
     notes = list(loaded.notes)
-    notes.extend(note for kind in plan.kinds if (note := kind.cap_note) is not None)
+    plan_notes = [note for kind in plan.kinds if (note := kind.cap_note) is not None]
     files.extend(_entry_files(root, package, import_path, config, notes))
     requirements = _requirements_file(root, config, notes)
     if requirements is not None:
         files.append(requirements)
     files.extend(manifest_files(root, config, plan, notes))
-    return ProjectBuild(plan=plan, files=files, owned_dirs=[str(package)], notes=notes)
+    return ProjectBuild(
+        plan=plan, files=files, owned_dirs=[str(package)], notes=notes, plan_notes=plan_notes
+    )
 
 
 def _package_files(
