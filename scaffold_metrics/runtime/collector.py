@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from .kubeclient import ApiError, Response, load_api_client, resource_path
 from .selfmetrics import SelfMetrics
-from .store import MetricsStore
+from .store import DEFAULT_MAX_LABEL_VALUE_LENGTH, DEFAULT_MAX_SERIES_PER_FAMILY, MetricsStore
 from .watch import WatchDisconnected, WatchIdle, list_all, watch_events
 
 __all__ = [
@@ -338,6 +338,8 @@ def new_collectors(
     *,
     store: MetricsStore | None = None,
     self_metrics: SelfMetricsProtocol | None = None,
+    max_series_per_family: int = DEFAULT_MAX_SERIES_PER_FAMILY,
+    max_label_value_length: int = DEFAULT_MAX_LABEL_VALUE_LENGTH,
     **options: Any,
 ) -> list[Collector]:
     """Collectors for `kind` of `api` ("group/version") over `namespaces`, sharing one store.
@@ -347,7 +349,9 @@ def new_collectors(
     is a MetricsGenerator class or instance; its `plural` and `namespaced` attributes pick the
     resource. Cluster-scoped kinds always get one cluster-wide collector. All collectors share
     `store`, by default one new `MetricsStore(generator)`; `self_metrics` defaults to the
-    store's own `self_metrics` registry. `options` go to `Collector`.
+    store's own `self_metrics` registry. `max_series_per_family` and `max_label_value_length`
+    bound one object's share of a scrape in that new store (see `MetricsStore`). `options` go
+    to `Collector`.
     """
     if client is None:
         client = load_api_client()
@@ -355,7 +359,12 @@ def new_collectors(
     group, _, version = api.rpartition("/")
     if store is None:
         registry = self_metrics if isinstance(self_metrics, SelfMetrics) else None
-        store = MetricsStore(instance, self_metrics=registry)
+        store = MetricsStore(
+            instance,
+            self_metrics=registry,
+            max_series_per_family=max_series_per_family,
+            max_label_value_length=max_label_value_length,
+        )
     requested = list(dict.fromkeys(namespaces or ()))
     scopes: list[str | None]
     if not getattr(instance, "namespaced", True) or not requested or "" in requested:

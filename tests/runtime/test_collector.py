@@ -586,3 +586,12 @@ def test_stop_returns_promptly_while_backing_off(kube: Backend) -> None:
     started = time.monotonic()
     col.stop()
     assert time.monotonic() - started < 1.0
+
+
+def test_new_collectors_pass_the_per_object_bounds_to_their_store(kube: Backend) -> None:
+    cols = new_collectors(
+        kube.api_client(), None, "cache.example.com/v1alpha1", "Memcached", MemcachedGenerator,
+        max_series_per_family=7, max_label_value_length=99,
+    )  # fmt: skip
+    store = cols[0].store
+    assert (store.max_series_per_family, store.max_label_value_length) == (7, 99)
