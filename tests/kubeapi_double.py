@@ -53,11 +53,11 @@ watch them). Requests for anything not implemented are answered 404/405 and list
 `unrouted_requests()`.
 
 Test controls: `create`, `update`, `update_status`, `delete`, `compact`, `drop_connections`,
-`stall_watches`, `forbid` / `allow`, `install_crd` / `uninstall_crd`, `backup` / `restore`
-(etcd restored from a backup: resourceVersions go back), `inject` (serve anything as an object)
-and `requests` (a log, each record with the `verb` it was routed to; requests with
-`ADMIN_TOKEN` are not logged). Use it as a context manager; `api_client()` returns a
-`kubernetes.client.ApiClient` for it.
+`stall_watches`, `fail_next` (5xx), `forbid` / `allow`, `install_crd` / `uninstall_crd`,
+`backup` / `restore` (etcd restored from a backup: resourceVersions go back), `inject` (serve
+anything as an object) and `requests` (a log, each record with the `verb` it was routed to;
+requests with `ADMIN_TOKEN` are not logged). Use it as a context manager; `api_client()`
+returns a `kubernetes.client.ApiClient` for it.
 
 Text, as kube-apiserver's Go JSON code handles it: a request body's invalid UTF-8 and lone
 surrogate escapes (`"\\ud800"`) are read as U+FFFD, so what a client POSTs or PATCHes is
@@ -248,6 +248,7 @@ class KubeApiDouble:
         self._namespaces: set[str] = set(INITIAL_NAMESPACES)
         self._forbidden: set[str | None] = set()
         self._drop_generation = 0
+        self._failures: list[int] = []
         self._injected = 0
         self._expire_continue = 0
         self._stall_until = 0.0
@@ -510,6 +511,12 @@ class KubeApiDouble:
         with self._cond:
             self._stall_until = time.monotonic() + seconds
             self._cond.notify_all()
+
+    def fail_next(self, count: int = 1, status: int = 500) -> None:
+        """Answer the next `count` LIST or WATCH requests with HTTP `status` (a 5xx) and a
+        JSON Status, as an API server does when etcd is unavailable or it is shutting down."""
+        with self._cond:
+            self._failures = [status] * count
 
     def forbid(self, namespace: str | None) -> None:
         """Answer 403 for `namespace` (None: for requests across all namespaces / cluster)."""
@@ -1317,6 +1324,8 @@ class _Handler(BaseHTTPRequestHandler):
         verb = "get" if target.name else "watch" if watching else "list"
         if self._refuse_forbidden(record, target, verb):
             return
+        if target.name is None and self._fail_injected(record):
+            return
         if target.name is not None:
             with d._cond:
                 obj = d._objects.get((spec.plural, ns or "", target.name))
@@ -1403,6 +1412,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         record.verb = "delete"
         self._send_json(record, *answer)
+
+    def _fail_injected(self, record: RequestRecord) -> bool:
+        """Answer with the next status of `fail_next`, if any (not to the admin's setup)."""
+        d = self.double
+        admin = self.headers.get("Authorization") == f"Bearer {ADMIN_TOKEN}"
+        with d._cond:
+            status = d._failures.pop(0) if d._failures and not admin else None
+        if status is None:
+            return False
+        reason = {503: "ServiceUnavailable", 504: "Timeout"}.get(status, "InternalError")
+        self._send_json(record, status, _status(status, reason, "injected by fail_next"))
+        return True
 
     def _refuse_forbidden(self, record: RequestRecord, target: _Target, verb: str) -> bool:
         """Answer 403 (and say so) when the target's namespace is forbidden, unless the

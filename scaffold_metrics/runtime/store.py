@@ -52,16 +52,22 @@ def object_metadata(obj: Any) -> Mapping[str, Any] | None:
 
 def object_key(obj: Mapping[str, Any]) -> str:
     """The store key of an object: its uid, or namespace/name when it has none (hand-made)."""
-    meta = object_metadata(obj) or {}
+    return _key_of(object_metadata(obj) or {})
+
+
+def object_scope(obj: Mapping[str, Any]) -> str | None:
+    """The namespace of an object (None for cluster-scoped ones)."""
+    return _scope_of(object_metadata(obj) or {})
+
+
+def _key_of(meta: Mapping[str, Any]) -> str:
     uid = meta.get("uid")
     if uid:
         return str(uid)
     return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
-def object_scope(obj: Mapping[str, Any]) -> str | None:
-    """The namespace of an object (None for cluster-scoped ones)."""
-    meta = object_metadata(obj) or {}
+def _scope_of(meta: Mapping[str, Any]) -> str | None:
     ns = meta.get("namespace")
     return str(ns) if ns else None
 
@@ -135,10 +141,12 @@ class MetricsStore:
         An object that cannot be rendered at all is skipped (and counted): it never raises,
         so one hostile object cannot stop a watch; its previous version, if any, goes.
         """
-        rendered = self._render(obj)
-        if object_metadata(obj) is None:
+        meta = object_metadata(obj)
+        if meta is None:
+            self._skip_invalid_metadata(obj)
             return
-        key = object_key(obj)
+        rendered = self._render(obj, meta)
+        key = _key_of(meta)
         with self._lock:
             if rendered is None:
                 self._drop(key)
@@ -147,9 +155,10 @@ class MetricsStore:
 
     def delete(self, obj: Mapping[str, Any]) -> None:
         """Remove one object (DELETED); unknown and unreadable objects are ignored."""
-        if object_metadata(obj) is None:
+        meta = object_metadata(obj)
+        if meta is None:
             return
-        key = object_key(obj)
+        key = _key_of(meta)
         with self._lock:
             self._drop(key)
 
@@ -165,7 +174,13 @@ class MetricsStore:
         Objects of `scope` not in `objs` (deleted while disconnected) disappear; objects of
         other namespaces are untouched.
         """
-        fresh = [(object_key(o), rendered) for o in objs if (rendered := self._render(o))]
+        fresh = []
+        for obj in objs:
+            meta = object_metadata(obj)
+            if meta is None:
+                self._skip_invalid_metadata(obj)
+            elif (rendered := self._render(obj, meta)) is not None:
+                fresh.append((_key_of(meta), rendered))
         with self._lock:
             if scope is None:
                 self._objects.clear()
@@ -198,16 +213,15 @@ class MetricsStore:
         if old is not None:
             self._count_out(old[-1])
 
-    def _render(self, obj: Mapping[str, Any]) -> _Rendered | None:
+    def _skip_invalid_metadata(self, obj: Any) -> None:
+        self.self_metrics.record_skipped(self.kind, SKIPPED_INVALID_METADATA)
+        self._log_error(obj, "not an object with object metadata: skipped")
+
+    def _render(self, obj: Mapping[str, Any], meta: Mapping[str, Any]) -> _Rendered | None:
         """Run the generator once and render its samples; failures cost only their own lines.
 
-        None (counted as a skipped object) when the object cannot be rendered at all: it or
-        its metadata is not a JSON object, or not one of its lines is valid UTF-8.
+        None (counted as a skipped object) when not one of its lines is valid UTF-8.
         """
-        if object_metadata(obj) is None:
-            self.self_metrics.record_skipped(self.kind, SKIPPED_INVALID_METADATA)
-            self._log_error(obj, "not an object with object metadata: skipped")
-            return None
         errors = 0
         try:
             result = self.generator.generate(obj)
@@ -227,7 +241,7 @@ class MetricsStore:
             texts = ["" for _ in self.families]
             self._log_error(obj, exc)
         try:
-            encoded = tuple(map(str.encode, texts))
+            rendered = (*map(str.encode, texts), _scope_of(meta))
         except UnicodeEncodeError:  # a lone surrogate (JSON `"\ud800"`) in a label value
             encoded, unencodable = self._encode_careful(texts)
             errors += unencodable
@@ -235,9 +249,10 @@ class MetricsStore:
                 self.self_metrics.record_skipped(self.kind, SKIPPED_INVALID_TEXT)
                 self._log_error(obj, "no line is valid UTF-8: skipped")
                 return None
+            rendered = (*encoded, _scope_of(meta))
         if errors:
             self.self_metrics.record_generator_errors(self.kind, errors)
-        return (*encoded, object_scope(obj))
+        return rendered
 
     @staticmethod
     def _encode_careful(texts: list[str]) -> tuple[tuple[bytes, ...], int]:
