@@ -25,6 +25,7 @@ from kube_fixtures import (
     make_obj,
     need_double,
 )
+from tcp_proxy import TcpProxy
 
 from scaffold_metrics.runtime.collector import Collector, new_collectors
 
@@ -306,27 +307,67 @@ def test_expired_continue_token_relists_from_scratch(kube: Backend, running: Any
     ]
 
 
-def test_dropped_connection_resumes_from_last_rv(kube: Backend, running: Any) -> None:
-    double = need_double(kube)
-    store = FakeStore()
+def proxied(kube: Backend, proxy: TcpProxy) -> Any:
+    """An `ApiClient` of the code under test that goes through `proxy`."""
+    api_client = kube.api_client()
+    api_client.configuration.host = proxy.url
+    return api_client
+
+
+def proxied_collector(
+    kube: Backend, proxy: TcpProxy, store: FakeStore, **options: Any
+) -> tuple[Collector, RecordingSelfMetrics]:
+    col = memcached_collector(kube, None, store, **options)
+    col.api_client = proxied(kube, proxy)
     metrics = RecordingSelfMetrics()
-    col = memcached_collector(kube, None, store)
     col.self_metrics = metrics
-    running(col)
-    assert col.wait_for_sync(10)
-    kube.create(make_obj(MEMCACHED, "a", "default"))
-    eventually(lambda: store.names() == {"default/a"})
-    seen_rv = col.resource_version
-    double.drop_connections()
-    eventually(lambda: len(double.watch_requests()) >= 2, what="reconnect")
-    assert double.watch_requests()[1].query["resourceVersion"] == seen_rv
-    kube.create(make_obj(MEMCACHED, "b", "default"))
-    eventually(lambda: store.names() == {"default/a", "default/b"})
-    assert len(double.list_requests()) == 1
-    assert ("watch", "Memcached", "", False) in metrics.calls
+    return col, metrics
+
+
+def test_dropped_connection_resumes_from_last_rv(kube: Backend, running: Any) -> None:
+    """On the double and a real server alike: the proxy resets the connections."""
+    store = FakeStore()
+    with TcpProxy(kube.host) as proxy:
+        col, metrics = proxied_collector(kube, proxy, store)
+        running(col)
+        assert col.wait_for_sync(10)
+        kube.create(make_obj(MEMCACHED, "a", "default"))
+        eventually(lambda: store.names() == {"default/a"})
+        seen_rv = col.resource_version
+        opened = proxy.accepted
+        proxy.drop_connections()
+        eventually(lambda: proxy.accepted > opened, what="reconnect")
+        kube.create(make_obj(MEMCACHED, "b", "default"))
+        eventually(lambda: store.names() == {"default/a", "default/b"})
+        assert ("watch", "Memcached", "", False) in metrics.calls
+        assert [c for c in metrics.calls if c[0] == "list"] == [
+            ("list", "Memcached", "", True)
+        ], "resumed, not relisted"
+        if kube.double is not None:  # the request log says from where
+            watches = kube.double.watch_requests()
+            assert watches[1].query["resourceVersion"] == seen_rv
 
 
 def test_stalled_watch_reconnects_after_idle_timeout(kube: Backend, running: Any) -> None:
+    """On the double and a real server alike: the proxy holds the server's bytes back."""
+    store = FakeStore()
+    with TcpProxy(kube.host) as proxy:
+        col, metrics = proxied_collector(kube, proxy, store, idle_timeout=0.6)
+        running(col)
+        assert col.wait_for_sync(10)
+        time.sleep(0.3)  # the watch is open (a real server sends nothing before an event)
+        opened = proxy.accepted
+        proxy.stall(2.0)
+        kube.create(make_obj(MEMCACHED, "during-stall", "default"))
+        time.sleep(1.0)
+        assert len(store) == 0, "a stalled watch delivers nothing"
+        eventually(lambda: proxy.accepted > opened, what="reconnect after idle timeout")
+        eventually(lambda: store.names() == {"default/during-stall"}, what="event after stall")
+        assert [c for c in metrics.calls if c[0] == "list"] == [("list", "Memcached", "", True)]
+
+
+def test_stalled_double_watch_reconnects_after_idle_timeout(kube: Backend, running: Any) -> None:
+    """The double's own stall (the server sends nothing, not even bookmarks)."""
     double = need_double(kube)
     store = FakeStore()
     col = memcached_collector(kube, None, store, idle_timeout=0.6)
