@@ -169,6 +169,8 @@ class Backup:
 
     rv: int
     objects: dict[tuple[str, str, str], Any]
+    history: list[_Event]  # an etcd snapshot keeps the revisions since its last compaction
+    compacted: int
 
 
 def wire_json(doc: Any) -> bytes:
@@ -466,17 +468,23 @@ class KubeApiDouble:
     def backup(self) -> Backup:
         """The objects and resourceVersion of now, as an etcd snapshot would keep them."""
         with self._cond:
-            return Backup(self._rv, copy.deepcopy(self._objects))
+            return Backup(
+                self._rv,
+                copy.deepcopy(self._objects),
+                copy.deepcopy(self._history),
+                self._compacted,
+            )
 
     def restore(self, backup: Backup) -> None:
-        """Restore `backup` as etcd restored from it would be: its objects and resourceVersion
-        (lower than now: new writes count on from there), its history only, every continue
-        token and open watch gone (the API server restarts on the restored etcd)."""
+        """Restore `backup` as etcd restored from it would be: its objects, resourceVersion
+        (lower than now, for a backup older than now: new writes count on from there) and
+        history, every continue token and open watch gone (the API server restarts on the
+        restored etcd)."""
         with self._cond:
             self._objects = copy.deepcopy(backup.objects)
             self._rv = backup.rv
-            self._history = [e for e in self._history if e.rv <= backup.rv]
-            self._compacted = min(self._compacted, backup.rv)
+            self._history = copy.deepcopy(backup.history)
+            self._compacted = backup.compacted
             self._snapshots.clear()
             self._drop_generation += 1
             self._cond.notify_all()
