@@ -141,12 +141,16 @@ class MetricsStore:
         An object that cannot be rendered at all is skipped (and counted): it never raises,
         so one hostile object cannot stop a watch; its previous version, if any, goes.
         """
-        meta = object_metadata(obj)
-        if meta is None:
-            self._skip_invalid_metadata(obj)
-            return
+        # Decoded JSON is dicts: check that inline, `object_metadata` for everything else.
+        meta = obj.get("metadata") if type(obj) is dict else None
+        if type(meta) is not dict:
+            meta = object_metadata(obj)
+            if meta is None:
+                self._skip_invalid_metadata(obj)
+                return
         rendered = self._render(obj, meta)
-        key = _key_of(meta)
+        uid = meta.get("uid")
+        key = uid if type(uid) is str and uid else _key_of(meta)
         with self._lock:
             if rendered is None:
                 self._drop(key)
@@ -240,8 +244,10 @@ class MetricsStore:
             errors += 1
             texts = ["" for _ in self.families]
             self._log_error(obj, exc)
+        scope = meta.get("namespace")
+        scope = scope if type(scope) is str or not scope else str(scope)
         try:
-            rendered = (*map(str.encode, texts), _scope_of(meta))
+            rendered = (*map(str.encode, texts), scope or None)
         except UnicodeEncodeError:  # a lone surrogate (JSON `"\ud800"`) in a label value
             encoded, unencodable = self._encode_careful(texts)
             errors += unencodable
@@ -249,7 +255,7 @@ class MetricsStore:
                 self.self_metrics.record_skipped(self.kind, SKIPPED_INVALID_TEXT)
                 self._log_error(obj, "no line is valid UTF-8: skipped")
                 return None
-            rendered = (*encoded, _scope_of(meta))
+            rendered = (*encoded, scope or None)
         if errors:
             self.self_metrics.record_generator_errors(self.kind, errors)
         return rendered
