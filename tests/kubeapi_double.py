@@ -53,9 +53,25 @@ watch them). Requests for anything not implemented are answered 404/405 and list
 `unrouted_requests()`.
 
 Test controls: `create`, `update`, `update_status`, `delete`, `compact`, `drop_connections`,
-`stall_watches`, `forbid` / `allow`, `install_crd` / `uninstall_crd`, and `requests` (a log,
-each record with the `verb` it was routed to; requests with `ADMIN_TOKEN` are not logged).
-Use it as a context manager; `api_client()` returns a `kubernetes.client.ApiClient` for it.
+`stall_watches`, `fail_next` (5xx), `forbid` / `allow`, `install_crd` / `uninstall_crd`,
+`backup` / `restore` (etcd restored from a backup: resourceVersions go back), `inject` (serve
+anything as an object) and `requests` (a log, each record with the `verb` it was routed to;
+requests with `ADMIN_TOKEN` are not logged). Use it as a context manager; `api_client()`
+returns a `kubernetes.client.ApiClient` for it.
+
+Text, as kube-apiserver's Go JSON code handles it: a request body's invalid UTF-8 and lone
+surrogate escapes (`"\\ud800"`) are read as U+FFFD, so what a client POSTs or PATCHes is
+served back as valid UTF-8, as the real server does. Only the test controls can serve what no
+real server sends (what a broken proxy or a non-Go server might): `create`/`inject` store
+Python strings as given (a lone surrogate goes out as its `\\ud800` escape), and a `RawJson`
+value anywhere in an object goes out as its bytes verbatim (invalid UTF-8, a 5,000-digit
+number).
+
+A watch from a resourceVersion the double has not reached (after `restore`): with
+`future_watch="wait"` (the default) it sends only events above it and BOOKMARKs carrying the
+current, lower, resourceVersion; with `future_watch="too_large"` one ERROR event, Status 504
+`Too large resource version: X, current: Y` with cause `ResourceVersionTooLarge`, which is
+what kube-apiserver's watch cache answers when it cannot catch up within its wait.
 """
 
 from __future__ import annotations
@@ -140,6 +156,58 @@ class _Event:
     obj: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class RawJson:
+    """A value the double writes verbatim into the JSON it sends (see the module docstring)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Backup:
+    """What `KubeApiDouble.backup` saved: the objects and the resourceVersion of that moment."""
+
+    rv: int
+    objects: dict[tuple[str, str, str], Any]
+    history: list[_Event]  # an etcd snapshot keeps the revisions since its last compaction
+    compacted: int
+
+
+def wire_json(doc: Any) -> bytes:
+    """`doc` as compact JSON bytes, each `RawJson` in it replaced by its bytes verbatim."""
+    raws: list[bytes] = []
+
+    def placeholder(value: Any) -> str:
+        if isinstance(value, RawJson):
+            raws.append(value.data)
+            return f"\x00raw{len(raws) - 1}\x00"
+        raise TypeError(f"cannot serialize {type(value).__name__}")
+
+    out = json.dumps(doc, separators=(",", ":"), default=placeholder).encode()
+    for i, data in enumerate(raws):
+        out = out.replace(b'"\\u0000raw%d\\u0000"' % i, data, 1)
+    return out
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def go_json_loads(raw: bytes) -> Any:
+    """Decode a request body as kube-apiserver's Go decoder does: invalid UTF-8 and lone
+    surrogate escapes become U+FFFD instead of failing (or surviving as surrogates)."""
+    return _coerce_text(json.loads(raw.decode("utf-8", "replace")))
+
+
+def _coerce_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_coerce_text(v) for v in value]
+    if isinstance(value, dict):
+        return {_coerce_text(k): _coerce_text(v) for k, v in value.items()}
+    return value
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -158,7 +226,11 @@ class KubeApiDouble:
         managed_fields: bool = True,
         user: str = "system:anonymous",
         first_resource_version: int = 200,
+        future_watch: str = "wait",
     ) -> None:
+        if future_watch not in ("wait", "too_large"):
+            raise ValueError(f"future_watch must be 'wait' or 'too_large', not {future_watch!r}")
+        self.future_watch = future_watch
         self.resources = {(r.group, r.version, r.plural): r for r in resources}
         self.bookmark_interval = bookmark_interval
         self.split_event_lines = split_event_lines
@@ -178,6 +250,8 @@ class KubeApiDouble:
         self._namespaces: set[str] = set(INITIAL_NAMESPACES)
         self._forbidden: set[str | None] = set()
         self._drop_generation = 0
+        self._failures: list[int] = []
+        self._injected = 0
         self._expire_continue = 0
         self._stall_until = 0.0
         self._closing = False
@@ -290,7 +364,8 @@ class KubeApiDouble:
                 "spec": new.get("spec", {}),
             }
             annotations = meta.setdefault("annotations", {})
-            annotations[LAST_APPLIED] = json.dumps(last_applied, separators=(",", ":")) + "\n"
+            applied_text = json.dumps(last_applied, separators=(",", ":"), default=repr)
+            annotations[LAST_APPLIED] = applied_text + "\n"
             fields: dict[str, Any] = {
                 "f:metadata": {"f:annotations": {".": {}, f"f:{LAST_APPLIED}": {}}},
                 "f:spec": spec_fields,
@@ -390,6 +465,43 @@ class KubeApiDouble:
             self._compacted = self._rv
             self._snapshots.clear()
 
+    def backup(self) -> Backup:
+        """The objects and resourceVersion of now, as an etcd snapshot would keep them."""
+        with self._cond:
+            return Backup(
+                self._rv,
+                copy.deepcopy(self._objects),
+                copy.deepcopy(self._history),
+                self._compacted,
+            )
+
+    def restore(self, backup: Backup) -> None:
+        """Restore `backup` as etcd restored from it would be: its objects, resourceVersion
+        (lower than now, for a backup older than now: new writes count on from there) and
+        history, every continue token and open watch gone (the API server restarts on the
+        restored etcd)."""
+        with self._cond:
+            self._objects = copy.deepcopy(backup.objects)
+            self._rv = backup.rv
+            self._history = copy.deepcopy(backup.history)
+            self._compacted = backup.compacted
+            self._snapshots.clear()
+            self._drop_generation += 1
+            self._cond.notify_all()
+
+    def inject(self, obj: Any, namespace: str = "default", plural: str = MEMCACHED.plural) -> None:
+        """Serve `obj`, whatever it is (metadata that is a string, a bare string, `RawJson`
+        values), as one more object of `plural`: in lists of `namespace` and of all
+        namespaces, and as an ADDED event to all-namespaces watches. No real server stores
+        such a thing; a test of a client's robustness needs it."""
+        spec = next(r for r in self.resources.values() if r.plural == plural)
+        with self._cond:
+            self._injected += 1
+            key = (spec.plural, namespace, f"~injected-{self._injected:04d}")
+            self._objects[key] = copy.deepcopy(obj)
+            self._rv += 1
+            self._record("ADDED", spec, obj)
+
     def expire_next_continue(self, count: int = 1) -> None:
         """Answer the next `count` LIST requests carrying a continue token with 410 Expired
         (as if a compaction happened between two pages)."""
@@ -407,6 +519,12 @@ class KubeApiDouble:
         with self._cond:
             self._stall_until = time.monotonic() + seconds
             self._cond.notify_all()
+
+    def fail_next(self, count: int = 1, status: int = 500) -> None:
+        """Answer the next `count` LIST or WATCH requests with HTTP `status` (a 5xx) and a
+        JSON Status, as an API server does when etcd is unavailable or it is shutting down."""
+        with self._cond:
+            self._failures = [status] * count
 
     def forbid(self, namespace: str | None) -> None:
         """Answer 403 for `namespace` (None: for requests across all namespaces / cluster)."""
@@ -706,7 +824,8 @@ class KubeApiDouble:
     def _matches(self, spec: ResourceSpec, ns: str | None, e_spec: ResourceSpec, obj: Any) -> bool:
         if e_spec != spec:
             return False
-        return ns is None or obj["metadata"].get("namespace") == ns
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        return ns is None or (isinstance(meta, dict) and meta.get("namespace") == ns)
 
     def _current(self, spec: ResourceSpec, ns: str | None) -> list[dict[str, Any]]:
         return [
@@ -1072,6 +1191,13 @@ def _forbidden_status(double: KubeApiDouble, spec: ResourceSpec, ns: str | None,
     }
 
 
+def _too_large_status(requested: int, current: int) -> dict[str, Any]:
+    """The watch cache's answer to a resourceVersion it has not reached (a 504 Timeout)."""
+    message = f"Timeout: Too large resource version: {requested}, current: {current}"
+    cause = {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+    return _status(504, "Timeout", message, causes=[cause], retryAfterSeconds=1)
+
+
 def _expired_status(message: str) -> dict[str, Any]:
     return {
         "kind": "Status",
@@ -1123,7 +1249,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _send_event(self, type_: str, obj: Mapping[str, Any]) -> None:
-        line = json.dumps({"type": type_, "object": obj}, separators=(",", ":")).encode() + b"\n"
+        line = wire_json({"type": type_, "object": obj}) + b"\n"
         if self.double.split_event_lines and len(line) > 2:
             half = len(line) // 2  # one event over two chunks, as the real server does
             self._chunk(line[:half])
@@ -1144,7 +1270,7 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             raw = self.rfile.read(length)
             try:
-                record.body = json.loads(raw)
+                record.body = go_json_loads(raw)
             except ValueError:
                 record.body = raw
         admin = record.authorization == f"Bearer {ADMIN_TOKEN}"
@@ -1157,7 +1283,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, record: RequestRecord, status: int, doc: Any) -> None:
         record.status = status
-        self._send_fixed(status, "application/json", json.dumps(doc).encode())
+        self._send_fixed(status, "application/json", wire_json(doc))
 
     def _not_found(self, record: RequestRecord, routed: bool = True) -> None:
         record.status = 404
@@ -1205,6 +1331,8 @@ class _Handler(BaseHTTPRequestHandler):
         spec, ns = target.spec, target.namespace
         verb = "get" if target.name else "watch" if watching else "list"
         if self._refuse_forbidden(record, target, verb):
+            return
+        if target.name is None and self._fail_injected(record):
             return
         if target.name is not None:
             with d._cond:
@@ -1293,6 +1421,18 @@ class _Handler(BaseHTTPRequestHandler):
         record.verb = "delete"
         self._send_json(record, *answer)
 
+    def _fail_injected(self, record: RequestRecord) -> bool:
+        """Answer with the next status of `fail_next`, if any (not to the admin's setup)."""
+        d = self.double
+        admin = self.headers.get("Authorization") == f"Bearer {ADMIN_TOKEN}"
+        with d._cond:
+            status = d._failures.pop(0) if d._failures and not admin else None
+        if status is None:
+            return False
+        reason = {503: "ServiceUnavailable", 504: "Timeout"}.get(status, "InternalError")
+        self._send_json(record, status, _status(status, reason, "injected by fail_next"))
+        return True
+
     def _refuse_forbidden(self, record: RequestRecord, target: _Target, verb: str) -> bool:
         """Answer 403 (and say so) when the target's namespace is forbidden, unless the
         request carries `ADMIN_TOKEN` (a cluster admin, as a test's own setup is)."""
@@ -1359,7 +1499,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
         record.status = 200
         self._start_chunked()
-        self._chunks(json.dumps(doc, separators=(",", ":")).encode())
+        self._chunks(wire_json(doc))
         self._end_chunked()
 
     def _watch(self, spec: ResourceSpec, ns: str | None, query: dict[str, str]) -> None:
@@ -1387,6 +1527,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if last < compacted:
                     status = _expired_status(f"too old resource version: {last} ({compacted})")
                     self._send_event("ERROR", status)
+                    self._end_chunked()
+                    return
+                if last > current_rv and d.future_watch == "too_large":
+                    self._send_event("ERROR", _too_large_status(last, current_rv))
                     self._end_chunked()
                     return
             self._stream(spec, ns, last, generation, deadline, bookmarks)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kubeapi_double import LAST_APPLIED, MEMCACHED, KubeApiDouble, ResourceSpec
+from kubeapi_double import LAST_APPLIED, MEMCACHED, KubeApiDouble, RawJson, ResourceSpec
 from kubernetes import client
 
 TRANSCRIPTS = Path(__file__).parent / "data" / "kube-api-transcripts"
@@ -642,3 +642,64 @@ def test_requests_the_double_does_not_implement_are_logged(double: KubeApiDouble
         ("GET", "/api/v1/namespaces"),
         ("GET", "/no/such/path"),
     ]
+
+
+def test_request_text_is_read_as_go_reads_it(double: KubeApiDouble) -> None:
+    """kube-apiserver's Go decoder reads invalid UTF-8 and lone surrogate escapes as U+FFFD,
+    so what a client writes is served back as valid UTF-8."""
+    obj = memcached("text", "default")
+    obj["metadata"]["labels"] = {"lone": "a\ud800b"}  # json.dumps: the `\ud800` escape
+    status, created = request(
+        double, "POST", f"{BASE}/namespaces/default/memcacheds", obj, "application/json"
+    )
+    assert status == 201
+    assert created["metadata"]["labels"] == {"lone": "a\ufffdb"}
+    conn = http.client.HTTPConnection("127.0.0.1", double.port, timeout=10)
+    body = b'{"metadata": {"labels": {"bytes": "x\xff\xfey"}}}'
+    path = f"{BASE}/namespaces/default/memcacheds/text"
+    conn.request("PATCH", path, body, headers={"Content-Type": "application/merge-patch+json"})
+    assert conn.getresponse().status == 200
+    served = get_json(double, path)["metadata"]["labels"]
+    assert served == {"lone": "a\ufffdb", "bytes": "x\ufffd\ufffdy"}
+
+
+def test_raw_json_and_injected_objects_go_out_verbatim(double: KubeApiDouble) -> None:
+    double.inject({"metadata": "a string"})
+    obj = memcached("raw", "default")
+    obj["spec"] = {"size": RawJson(b"9" * 5000), "note": RawJson(b'"\xff"')}
+    double.create(obj)
+    body = get(double, f"{BASE}/memcacheds").read()
+    assert b'"size":' + b"9" * 5000 in body
+    assert b'"note":"\xff"' in body
+    assert b'"metadata":"a string"' in body
+
+
+def test_restore_goes_back_to_the_backups_objects_and_resource_versions(
+    double: KubeApiDouble,
+) -> None:
+    backup = double.backup()
+    double.create(memcached("later", "default"))
+    double.create(memcached("later-too", "default"))
+    seen = double.resource_version
+    double.restore(backup)
+    assert double.resource_version == backup.rv < seen
+    assert "later" not in {o["metadata"]["name"] for o in double.objects()}
+    double.create(memcached("after-restore", "default"))
+    assert double.resource_version == backup.rv + 1  # new writes count on from the backup
+    # A watch from where a client had got: bookmarks carry the lower, current resourceVersion.
+    resp = get(
+        double,
+        f"{BASE}/memcacheds?watch=1&resourceVersion={seen}&allowWatchBookmarks=true"
+        "&timeoutSeconds=1",
+    )
+    got = events(resp.read())
+    assert got and all(e["type"] == "BOOKMARK" for e in got)
+    assert int(got[-1]["object"]["metadata"]["resourceVersion"]) < seen
+    double.future_watch = "too_large"
+    resp = get(double, f"{BASE}/memcacheds?watch=1&resourceVersion={seen}")
+    (error,) = events(resp.read())
+    assert error["type"] == "ERROR" and error["object"]["code"] == 504
+    assert error["object"]["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+    assert error["object"]["message"] == (
+        f"Timeout: Too large resource version: {seen}, current: {backup.rv + 1}"
+    )

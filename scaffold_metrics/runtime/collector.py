@@ -3,8 +3,10 @@
 One `Collector` per watched namespace (or one cluster-wide) runs a daemon thread that LISTs
 (paged), then WATCHes from the list's resourceVersion, resuming from the last RV it saw
 (bookmarks included) whenever the stream ends, and re-LISTs with `store.replace` on 410 so that
-objects deleted while it was away disappear. Errors never end the thread: it backs off with
-full jitter and tells people, at a bounded rate, which permission or CRD is missing.
+objects deleted while it was away disappear. It re-LISTs too when the server's history is not
+the one it followed (see `resource_version_went_back`) and when the server sent something that
+is not JSON (the same bytes would come again on resuming). Errors never end the thread: it backs
+off with full jitter and tells people, at a bounded rate, which permission or CRD is missing.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from typing import Any, Protocol
 
 from .kubeclient import ApiError, Response, load_api_client, resource_path
 from .selfmetrics import SelfMetrics
-from .store import MetricsStore
-from .watch import WatchDisconnected, WatchIdle, list_all, watch_events
+from .store import DEFAULT_MAX_LABEL_VALUE_LENGTH, DEFAULT_MAX_SERIES_PER_FAMILY, MetricsStore
+from .watch import WatchDisconnected, WatchIdle, WatchUnreadable, list_all, watch_events
 
 __all__ = [
     "Collector",
     "SelfMetricsProtocol",
     "load_api_client",
     "new_collectors",
+    "resource_version_went_back",
 ]
 
 log = logging.getLogger("scaffold_metrics.runtime")
@@ -49,6 +52,25 @@ class SelfMetricsProtocol(Protocol):
 
 class _Stopped(Exception):
     """Raised inside the loop once `stop()` was called."""
+
+
+class _HistoryReset(Exception):
+    """The server's resourceVersions went back: it is not the history the collector followed."""
+
+
+def resource_version_went_back(last: str | None, new: str) -> bool:
+    """True when `new` is lower than `last`, both read as integers.
+
+    resourceVersions are formally opaque strings: a client may only compare them for equality.
+    But etcd-backed servers (every kube-apiserver) write etcd's revision, an integer that only
+    grows; one that goes back means the server has another history (etcd restored from a
+    backup, a new cluster behind the same address), where resuming from `last` would wait for
+    a revision that may never come and serve stale objects meanwhile. So compare only when both
+    parse as integers, and never call anything else a reset.
+    """
+    if last is None or not (new.isdigit() and last.isdigit()):
+        return False
+    return int(new) < int(last)
 
 
 class Collector:
@@ -174,8 +196,17 @@ class Collector:
             self._check_stopped()
             if exc.expired:
                 self._on_expired(exc)
+            elif exc.resource_version_too_large:
+                self._on_history_reset(f"the server is behind it ({exc.message})")
             else:
                 self._on_error(exc)
+        except _HistoryReset as exc:
+            self._check_stopped()
+            self._on_history_reset(str(exc))
+        except WatchUnreadable as exc:
+            self._check_stopped()
+            self.resource_version = None  # resuming would read the same bytes again
+            self._on_error(exc)
         except WatchIdle as exc:
             self.self_metrics.record_watch(self.kind, self.scope_label, False)
             log.debug("%s: %s; resuming from %s", self.describe(), exc, self.resource_version)
@@ -222,7 +253,11 @@ class Collector:
             self.self_metrics.record_list(self.kind, self.scope_label, False)
             raise
         self._check_stopped()
-        self.store.replace(result.items, self.namespace)
+        try:
+            self.store.replace(result.items, self.namespace)
+        except Exception:  # the store skips what it cannot render: this is a bug, say so
+            self.self_metrics.record_list(self.kind, self.scope_label, False)
+            raise
         self.resource_version = result.resource_version
         self.self_metrics.record_list(self.kind, self.scope_label, True)
         self.self_metrics.record_sync(self.kind, self.scope_label, time.time())
@@ -249,9 +284,9 @@ class Collector:
             ):
                 self._check_stopped()
                 received += 1
-                self._expiries = 0
                 self._apply(event)
-        except (ApiError, WatchDisconnected):
+                self._expiries = 0  # after: a reset at every first event must back off
+        except (ApiError, WatchDisconnected, WatchUnreadable, _HistoryReset):
             self.self_metrics.record_watch(self.kind, self.scope_label, False)
             raise
         self._check_stopped()
@@ -265,21 +300,39 @@ class Collector:
             self._sleep_backoff()
 
     def _apply(self, event: Mapping[str, Any]) -> None:
-        kind = str(event.get("type", ""))
+        """Apply one event; an object the store cannot render is its to skip and count, so
+        no event is ever read twice. Raises `_HistoryReset` (before applying anything) when
+        the event's resourceVersion is lower than the last one seen."""
+        kind = event.get("type")
+        kind = kind if isinstance(kind, str) else ""
         obj = event.get("object")
-        if not isinstance(obj, Mapping):
-            return
         self.self_metrics.record_event(self.kind, kind)
+        meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+        rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
+        rv = str(rv) if rv else None
+        if rv is not None and resource_version_went_back(self.resource_version, rv):
+            raise _HistoryReset(f"resourceVersion went back from {self.resource_version} to {rv}")
         try:
             if kind in ("ADDED", "MODIFIED"):
-                self.store.upsert(obj)
-            elif kind == "DELETED":
+                self.store.upsert(obj)  # type: ignore[arg-type]  # the store skips non-objects
+            elif kind == "DELETED" and isinstance(obj, Mapping):
                 self.store.delete(obj)
         except Exception:
             log.exception("%s: store failed on %s event", self.describe(), kind)
-        rv = (obj.get("metadata") or {}).get("resourceVersion")
-        if rv:
-            self.resource_version = str(rv)
+        if rv is not None:
+            self.resource_version = rv
+
+    def _on_history_reset(self, why: str) -> None:
+        log.warning(
+            "%s: %s: the API server has a new history (etcd restored from a backup?); "
+            "listing again",
+            self.describe(),
+            why,
+        )
+        self.resource_version = None
+        self._expiries += 1
+        if self._expiries > 1:  # list, then the same at once: do not hammer the server
+            self._sleep_backoff(self._expiries - 1)
 
     def _on_expired(self, exc: ApiError) -> None:
         log.info(
@@ -338,6 +391,8 @@ def new_collectors(
     *,
     store: MetricsStore | None = None,
     self_metrics: SelfMetricsProtocol | None = None,
+    max_series_per_family: int = DEFAULT_MAX_SERIES_PER_FAMILY,
+    max_label_value_length: int = DEFAULT_MAX_LABEL_VALUE_LENGTH,
     **options: Any,
 ) -> list[Collector]:
     """Collectors for `kind` of `api` ("group/version") over `namespaces`, sharing one store.
@@ -347,7 +402,9 @@ def new_collectors(
     is a MetricsGenerator class or instance; its `plural` and `namespaced` attributes pick the
     resource. Cluster-scoped kinds always get one cluster-wide collector. All collectors share
     `store`, by default one new `MetricsStore(generator)`; `self_metrics` defaults to the
-    store's own `self_metrics` registry. `options` go to `Collector`.
+    store's own `self_metrics` registry. `max_series_per_family` and `max_label_value_length`
+    bound one object's share of a scrape in that new store (see `MetricsStore`). `options` go
+    to `Collector`.
     """
     if client is None:
         client = load_api_client()
@@ -355,7 +412,12 @@ def new_collectors(
     group, _, version = api.rpartition("/")
     if store is None:
         registry = self_metrics if isinstance(self_metrics, SelfMetrics) else None
-        store = MetricsStore(instance, self_metrics=registry)
+        store = MetricsStore(
+            instance,
+            self_metrics=registry,
+            max_series_per_family=max_series_per_family,
+            max_label_value_length=max_label_value_length,
+        )
     requested = list(dict.fromkeys(namespaces or ()))
     scopes: list[str | None]
     if not getattr(instance, "namespaced", True) or not requested or "" in requested:

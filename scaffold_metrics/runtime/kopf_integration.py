@@ -44,7 +44,13 @@ import kopf
 from .generator import MetricsGeneratorProtocol
 from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
 from .server import DEFAULT_PORT, MetricsServer, start_metrics_server
-from .store import MetricsStore, object_key, object_scope
+from .store import (
+    DEFAULT_MAX_LABEL_VALUE_LENGTH,
+    DEFAULT_MAX_SERIES_PER_FAMILY,
+    MetricsStore,
+    object_key,
+    object_scope,
+)
 
 GeneratorSpec = MetricsGeneratorProtocol | type[MetricsGeneratorProtocol]
 
@@ -197,6 +203,8 @@ def register_kopf_metrics(
     settle_seconds: float = 10.0,
     relist_quiet_seconds: float = 5.0,
     clusterwide: bool = False,
+    max_series_per_family: int = DEFAULT_MAX_SERIES_PER_FAMILY,
+    max_label_value_length: int = DEFAULT_MAX_LABEL_VALUE_LENGTH,
 ) -> KopfMetrics:
     """Register kopf handlers that keep one store per generator's kind and serve `/metrics`.
 
@@ -208,6 +216,7 @@ def register_kopf_metrics(
     `relist_quiet_seconds`: how long without a listed object ends a relist (module docstring).
     `clusterwide`: True when kopf runs cluster-wide (`kopf run -A`, `clusterwide=True`), so a
     relist covers every namespace (module docstring); never with per-namespace watches.
+    `max_series_per_family`, `max_label_value_length`: per-object bounds (see `MetricsStore`).
     Handlers get ids prefixed with `operator-metrics/`. Returns the handle; its server runs
     from the operator's startup to its cleanup.
     """
@@ -223,7 +232,12 @@ def register_kopf_metrics(
         if resource in seen:
             raise ValueError(f"two generators for {generator.plural}.{generator.group}")
         seen.add(resource)
-        store = MetricsStore(generator, self_metrics=sm)
+        store = MetricsStore(
+            generator,
+            self_metrics=sm,
+            max_series_per_family=max_series_per_family,
+            max_label_value_length=max_label_value_length,
+        )
         collector = KopfCollector(store, settle_seconds, relist_quiet_seconds, clusterwide)
         collectors.append(collector)
         _register_events(collector, generator, registry)

@@ -28,16 +28,27 @@ class ApiError(Exception):
     (the API server answers an unserved resource with `text/plain` "404 page not found").
     """
 
-    def __init__(self, status: int, reason: str = "", message: str = "") -> None:
+    def __init__(
+        self, status: int, reason: str = "", message: str = "", causes: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(f"HTTP {status} {reason}: {message}".strip())
         self.status = status
         self.reason = reason
         self.message = message
+        self.causes = causes
+        """The `reason` of each of the Status' `details.causes`."""
 
     @property
     def expired(self) -> bool:
         """True for 410 Gone / Expired: the resourceVersion or continue token is too old."""
         return self.status == 410
+
+    @property
+    def resource_version_too_large(self) -> bool:
+        """True for the 504 "Too large resource version: X, current: Y" (cause
+        `ResourceVersionTooLarge`): the server has not reached the resourceVersion asked for,
+        which, for a resourceVersion this client was given, means a new history."""
+        return self.status == 504 and "ResourceVersionTooLarge" in self.causes
 
     @classmethod
     def from_status(cls, status: int, body: bytes) -> ApiError:
@@ -55,10 +66,17 @@ class ApiError(Exception):
     def from_status_object(cls, doc: dict[str, Any], default_code: int = 500) -> ApiError:
         """Build from a `Status` object (HTTP body or the object of a watch ERROR event)."""
         code = doc.get("code")
+        details = doc.get("details")
+        causes = details.get("causes") if isinstance(details, dict) else None
         return cls(
             code if isinstance(code, int) else default_code,
             str(doc.get("reason", "")),
             str(doc.get("message", "")),
+            tuple(
+                str(c.get("reason", ""))
+                for c in (causes if isinstance(causes, list) else ())
+                if isinstance(c, dict)
+            ),
         )
 
 

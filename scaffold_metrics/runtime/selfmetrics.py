@@ -53,6 +53,21 @@ GENERATOR_ERRORS = MetricFamilyDef(
     MetricType.COUNTER,
     ("kind",),
 )
+OBJECTS_SKIPPED = MetricFamilyDef(
+    "operator_metrics_objects_skipped_total",
+    "Objects the store could not render at all and left out, by kind and reason "
+    "(invalid_metadata: not an object with object metadata; invalid_text: no valid UTF-8).",
+    MetricType.COUNTER,
+    ("kind", "reason"),
+)
+SERIES_LIMITED = MetricFamilyDef(
+    "operator_metrics_series_limited_total",
+    "Series the per-object bounds applied to, by kind and limit (series_per_family: "
+    "dropped, past the series one object may have in a family; label_value_length: "
+    "rendered with label values cut).",
+    MetricType.COUNTER,
+    ("kind", "limit"),
+)
 LAST_SYNC = MetricFamilyDef(
     "operator_metrics_last_sync_timestamp_seconds",
     "Unix time of the last completed list of a kind in a namespace ('' = all namespaces).",
@@ -73,9 +88,17 @@ SELF_FAMILIES: tuple[MetricFamilyDef, ...] = (
     WATCH_FAILURES,
     WATCH_EVENTS,
     GENERATOR_ERRORS,
+    OBJECTS_SKIPPED,
+    SERIES_LIMITED,
     LAST_SYNC,
     OBJECTS,
 )
+
+SKIP_REASONS = ("invalid_metadata", "invalid_text")
+"""The `reason` values of `OBJECTS_SKIPPED` (named where the store decides, in store.py)."""
+
+LIMITS = ("label_value_length", "series_per_family")
+"""The `limit` values of `SERIES_LIMITED`."""
 
 _Key = tuple[str, ...]
 
@@ -136,10 +159,27 @@ class SelfMetrics:
         with self._lock:
             self._add(GENERATOR_ERRORS, (kind,), count)
 
+    def record_skipped(self, kind: str, reason: str) -> None:
+        """The store left out one object of `kind` it could not render (see SKIP_REASONS)."""
+        with self._lock:
+            self._add(OBJECTS_SKIPPED, (kind, reason), 1)
+
+    def record_limited(self, kind: str, dropped: int, cut: int) -> None:
+        """The per-object bounds dropped `dropped` series of one `kind` object and cut label
+        values of `cut` others (called by the store)."""
+        with self._lock:
+            self._add(SERIES_LIMITED, (kind, "series_per_family"), dropped)
+            self._add(SERIES_LIMITED, (kind, "label_value_length"), cut)
+
     def declare_kind(self, kind: str) -> None:
-        """Create the zero-valued generator error series of `kind` so rate() works from start."""
+        """Create the zero-valued error, skip and limit series of `kind` so rate() works from
+        the start."""
         with self._lock:
             self._add(GENERATOR_ERRORS, (kind,), 0)
+            for reason in SKIP_REASONS:
+                self._add(OBJECTS_SKIPPED, (kind, reason), 0)
+            for limit in LIMITS:
+                self._add(SERIES_LIMITED, (kind, limit), 0)
 
     def value(self, family: MetricFamilyDef, *label_values: str) -> float | None:
         """Current value of one series (for tests and debugging); None when never recorded."""
@@ -159,7 +199,8 @@ class SelfMetrics:
         for family in SELF_FAMILIES:
             series = snapshot[family]
             body = "".join(family.render_sample(k, v) for k, v in sorted(series.items()))
-            out.append((family, body.encode()))
+            # "replace": a label value from the API (an event type) must not break the scrape.
+            out.append((family, body.encode("utf-8", "replace")))
         return out
 
 

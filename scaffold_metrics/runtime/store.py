@@ -11,6 +11,7 @@ swaps only the objects of one namespace after a relist.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -21,27 +22,71 @@ from .exposition import COMMON_VALUES, format_value
 from .families import LineFunction, MetricFamilyDef, line_function
 from .generator import MetricsGeneratorProtocol
 from .samples import RawSample, SampleSet
-from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
+from .selfmetrics import DEFAULT_SELF_METRICS, SKIP_REASONS, SelfMetrics
 
 log = logging.getLogger(__name__)
 
 _LOG_INTERVAL_SECONDS = 60.0
 
 
+DEFAULT_MAX_SERIES_PER_FAMILY = 1000
+"""Series one object may have in one family (conditions, map keys, enum states)."""
+
+DEFAULT_MAX_LABEL_VALUE_LENGTH = 1024
+"""Characters of one label value (an allow-listed label or annotation, a condition type)."""
+
+SKIPPED_INVALID_METADATA, SKIPPED_INVALID_TEXT = SKIP_REASONS
+"""Skip reasons: the object, or its `metadata`, is not a JSON object; none of the object's
+lines is valid UTF-8 (a lone surrogate, JSON `"\\ud800"`, in its name)."""
+
+
+def object_metadata(obj: Any) -> Mapping[str, Any] | None:
+    """`obj["metadata"]`, or None when `obj` or its metadata is not a mapping (hostile input)."""
+    if type(obj) is not dict and not isinstance(obj, Mapping):
+        return None
+    meta = obj.get("metadata")
+    if type(meta) is dict or isinstance(meta, Mapping):
+        return meta
+    return {} if meta is None else None
+
+
 def object_key(obj: Mapping[str, Any]) -> str:
     """The store key of an object: its uid, or namespace/name when it has none (hand-made)."""
-    meta = obj.get("metadata") or {}
+    return _key_of(object_metadata(obj) or {})
+
+
+def object_scope(obj: Mapping[str, Any]) -> str | None:
+    """The namespace of an object (None for cluster-scoped ones)."""
+    return _scope_of(object_metadata(obj) or {})
+
+
+def _key_of(meta: Mapping[str, Any]) -> str:
     uid = meta.get("uid")
     if uid:
         return str(uid)
     return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
-def object_scope(obj: Mapping[str, Any]) -> str | None:
-    """The namespace of an object (None for cluster-scoped ones)."""
-    meta = obj.get("metadata") or {}
+def _scope_of(meta: Mapping[str, Any]) -> str | None:
     ns = meta.get("namespace")
     return str(ns) if ns else None
+
+
+def _printable(value: object) -> str:
+    """`value` as text any log handler can write (a lone surrogate becomes `\\ud800`), at
+    most 200 characters of it (a 1 MiB annotation must not become a 1 MiB log line)."""
+    text = str(value)[:200]
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def cut_label_value(value: str, limit: int) -> str:
+    """`value` cut to `limit` characters: its start, `~` and 8 hex digits of its SHA-256.
+
+    The digest keeps two long values that share their start (two condition types, two
+    objects' names) two series, where a plain cut would make them one duplicate series.
+    """
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{value[: max(0, limit - 9)]}~{digest}"[:limit] if limit >= 9 else value[:limit]
 
 
 # What an object leaves in the store: its bytes for each family, in family order (b"" where it
@@ -58,7 +103,16 @@ class MetricsStore:
         generator: MetricsGeneratorProtocol,
         *,
         self_metrics: SelfMetrics | None = None,
+        max_series_per_family: int = DEFAULT_MAX_SERIES_PER_FAMILY,
+        max_label_value_length: int = DEFAULT_MAX_LABEL_VALUE_LENGTH,
     ) -> None:
+        """`max_series_per_family` and `max_label_value_length` bound one object's share of
+        a scrape: its series past the first that many in a family are dropped, its longer
+        label values cut (see `cut_label_value`); both are counted in self-metrics."""
+        if max_series_per_family < 1 or max_label_value_length < 16:
+            raise ValueError("max_series_per_family must be >= 1, max_label_value_length >= 16")
+        self.max_series_per_family = max_series_per_family
+        self.max_label_value_length = max_label_value_length
         self.generator = generator
         self.kind: str = generator.kind
         self.families: tuple[MetricFamilyDef, ...] = tuple(generator.families)
@@ -82,15 +136,33 @@ class MetricsStore:
     # -- ingest ------------------------------------------------------------------------------
 
     def upsert(self, obj: Mapping[str, Any]) -> None:
-        """Add or update one object (ADDED/MODIFIED): render it now, keep only its bytes."""
-        key = object_key(obj)
-        rendered = self._render(obj)
+        """Add or update one object (ADDED/MODIFIED): render it now, keep only its bytes.
+
+        An object that cannot be rendered at all is skipped (and counted): it never raises,
+        so one hostile object cannot stop a watch; its previous version, if any, goes.
+        """
+        # Decoded JSON is dicts: check that inline, `object_metadata` for everything else.
+        meta = obj.get("metadata") if type(obj) is dict else None
+        if type(meta) is not dict:
+            meta = object_metadata(obj)
+            if meta is None:
+                self._skip_invalid_metadata(obj)
+                return
+        rendered = self._render(obj, meta)
+        uid = meta.get("uid")
+        key = uid if type(uid) is str and uid else _key_of(meta)
         with self._lock:
-            self._put(key, rendered)
+            if rendered is None:
+                self._drop(key)
+            else:
+                self._put(key, rendered)
 
     def delete(self, obj: Mapping[str, Any]) -> None:
-        """Remove one object (DELETED); unknown objects are ignored."""
-        key = object_key(obj)
+        """Remove one object (DELETED); unknown and unreadable objects are ignored."""
+        meta = object_metadata(obj)
+        if meta is None:
+            return
+        key = _key_of(meta)
         with self._lock:
             self._drop(key)
 
@@ -106,7 +178,13 @@ class MetricsStore:
         Objects of `scope` not in `objs` (deleted while disconnected) disappear; objects of
         other namespaces are untouched.
         """
-        fresh = [(object_key(o), self._render(o)) for o in objs]
+        fresh = []
+        for obj in objs:
+            meta = object_metadata(obj)
+            if meta is None:
+                self._skip_invalid_metadata(obj)
+            elif (rendered := self._render(obj, meta)) is not None:
+                fresh.append((_key_of(meta), rendered))
         with self._lock:
             if scope is None:
                 self._objects.clear()
@@ -139,8 +217,15 @@ class MetricsStore:
         if old is not None:
             self._count_out(old[-1])
 
-    def _render(self, obj: Mapping[str, Any]) -> _Rendered:
-        """Run the generator once and render its samples; failures cost only their own lines."""
+    def _skip_invalid_metadata(self, obj: Any) -> None:
+        self.self_metrics.record_skipped(self.kind, SKIPPED_INVALID_METADATA)
+        self._log_error(obj, "not an object with object metadata: skipped")
+
+    def _render(self, obj: Mapping[str, Any], meta: Mapping[str, Any]) -> _Rendered | None:
+        """Run the generator once and render its samples; failures cost only their own lines.
+
+        None (counted as a skipped object) when not one of its lines is valid UTF-8.
+        """
         errors = 0
         try:
             result = self.generator.generate(obj)
@@ -159,9 +244,37 @@ class MetricsStore:
             errors += 1
             texts = ["" for _ in self.families]
             self._log_error(obj, exc)
+        scope = meta.get("namespace")
+        scope = scope if type(scope) is str or not scope else str(scope)
+        try:
+            rendered = (*map(str.encode, texts), scope or None)
+        except UnicodeEncodeError:  # a lone surrogate (JSON `"\ud800"`) in a label value
+            encoded, unencodable = self._encode_careful(texts)
+            errors += unencodable
+            if unencodable and not any(encoded):
+                self.self_metrics.record_skipped(self.kind, SKIPPED_INVALID_TEXT)
+                self._log_error(obj, "no line is valid UTF-8: skipped")
+                return None
+            rendered = (*encoded, scope or None)
         if errors:
             self.self_metrics.record_generator_errors(self.kind, errors)
-        return (*map(str.encode, texts), object_scope(obj))
+        return rendered
+
+    @staticmethod
+    def _encode_careful(texts: list[str]) -> tuple[tuple[bytes, ...], int]:
+        """Each family's text as UTF-8 without the lines that cannot be (lone surrogates), and
+        how many lines were left out. Lines end in a newline and hold no other (escaped)."""
+        dropped = 0
+        out: list[bytes] = []
+        for text in texts:
+            kept: list[bytes] = []
+            for line in text.split("\n")[:-1]:
+                try:
+                    kept.append(f"{line}\n".encode())
+                except UnicodeEncodeError:
+                    dropped += 1
+            out.append(b"".join(kept))
+        return tuple(out), dropped
 
     def _render_fast(self, raw: list[RawSample]) -> list[str] | None:
         """Each family's lines, or None when a sample needs `_render_careful`.
@@ -170,7 +283,9 @@ class MetricsStore:
         the whole object: a label value holding a quote, newline or backslash, a label value
         that is not a string, label values not in a tuple (an iterator could not be read twice)
         and any exception go the careful way, which renders the same bytes line by line
-        (escaping only the lines that need it).
+        (escaping only the lines that need it). So does an object that may pass a per-object
+        bound: more samples than one family may have, or label values longer than allowed
+        (looked at one by one only when all of them together are that long).
         """
         parts: list[list[str]] = [[] for _ in self.families]
         specs = self._index_and_line
@@ -188,16 +303,25 @@ class MetricsStore:
             return None
         if '"' in joined or "\n" in joined or "\\" in joined:
             return None
+        if len(raw) > self.max_series_per_family:
+            return None
+        limit = self.max_label_value_length
+        if len(joined) > limit and max(map(len, values)) > limit:
+            return None
         return list(map("".join, parts))
 
     def _render_careful(
         self, obj: Mapping[str, Any], raw: list[RawSample]
     ) -> tuple[list[str], int]:
         """Each family's lines rendered one sample at a time (escaping label values where
-        needed), with the number of samples that could not be rendered (each logged)."""
+        needed) within the per-object bounds, with the number of samples that could not be
+        rendered (each logged). Dropped series and cut values are counted in self-metrics."""
         errors = 0
         parts: list[list[str]] = [[] for _ in self.families]
         index_by_id = self._index_by_id
+        max_series = self.max_series_per_family
+        limit = self.max_label_value_length
+        dropped = cut = 0
         for family, label_values, value in raw:
             i = index_by_id.get(id(family))
             try:
@@ -205,10 +329,24 @@ class MetricsStore:
                     i = self._index.get(family)
                     if i is None:
                         raise ValueError(f"sample of undeclared family {family.name!r}")
-                parts[i].append(family.render_sample(label_values, value))
+                if len(parts[i]) >= max_series:
+                    dropped += 1
+                    continue
+                texts = [v if type(v) is str else str(v) for v in label_values]
+                if any(len(v) > limit for v in texts):
+                    texts = [cut_label_value(v, limit) if len(v) > limit else v for v in texts]
+                    cut += 1
+                parts[i].append(family.render_sample(tuple(texts), value))
             except Exception as exc:  # one bad sample must not stop the rest
                 errors += 1
                 self._log_error(obj, exc)
+        if dropped or cut:
+            self.self_metrics.record_limited(self.kind, dropped, cut)
+            self._log_error(
+                obj,
+                f"per-object bounds: {dropped} series dropped (more than {max_series} in a "
+                f"family), {cut} with label values cut to {limit} characters",
+            )
         return ["".join(lines) for lines in parts], errors
 
     def _log_error(self, obj: Mapping[str, Any], error: object) -> None:
@@ -219,13 +357,13 @@ class MetricsStore:
                 self._suppressed += 1
                 return
             suppressed, self._suppressed, self._last_log = self._suppressed, 0, now
-        meta = obj.get("metadata") or {}
+        meta = object_metadata(obj) or {}
         log.warning(
             "metrics generator error for %s %s/%s: %s (%d similar messages suppressed)",
             self.kind,
-            meta.get("namespace") or "",
-            meta.get("name") or "",
-            error,
+            _printable(meta.get("namespace") or ""),
+            _printable(meta.get("name") or ""),
+            _printable(error),
             suppressed,
         )
 

@@ -51,6 +51,7 @@ _SUFFIX_FACTORS = {
 
 
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+_INF = math.inf
 
 
 class _Absent:
@@ -144,7 +145,14 @@ def _parse_timestamp(text: str) -> float | None:
     if match is None:
         return None
     year, month, day, hour, minute, second = map(int, match.groups()[:6])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+    if not (
+        year >= 1  # year 0 matches the expression but no `datetime.date` holds it
+        and 1 <= month <= 12
+        and 1 <= day <= 31
+        and hour < 24
+        and minute < 60
+        and second < 61
+    ):
         return None
     # calendar.timegm's own arithmetic, without its tuple handling (this runs on every event).
     days = datetime.date(year, month, 1).toordinal() - _EPOCH_ORDINAL + day - 1
@@ -156,26 +164,37 @@ def _parse_timestamp(text: str) -> float | None:
 
 
 def parse_quantity(text: str) -> float | None:
-    """A Kubernetes quantity (`500m`, `1Gi`, `1e3`, `2`) or a percentage (`25%` → 0.25)."""
+    """A Kubernetes quantity (`500m`, `1Gi`, `1e3`, `2`) or a percentage (`25%` → 0.25).
+
+    None also when the value does not fit a float (`1e400`, 400 digits): a series saying
+    +Inf for a finite quantity would be wrong, and an exception would cost the whole object.
+    """
     match = _QUANTITY.match(text)
     if match is not None:
         number, suffix = match.groups()
         value = float(number)
-        if suffix is None:
-            return value
-        factor = _SUFFIX_FACTORS.get(suffix)
-        if factor is not None:
-            return value * factor
-        return value * 10.0 ** int(suffix[1:])
-    if _PERCENT.match(text):
-        return float(text[:-1]) / 100.0
-    return None
+        if suffix is not None:
+            factor = _SUFFIX_FACTORS.get(suffix)
+            if factor is None:
+                try:
+                    factor = 10.0 ** int(suffix[1:])
+                except (OverflowError, ValueError):  # ValueError: past int's digit limit
+                    return None if value else 0.0
+            value *= factor
+    elif _PERCENT.match(text):
+        value = float(text[:-1]) / 100.0
+    else:
+        return None
+    return value if -_INF < value < _INF else None
 
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range (JSON allows any number of digits)
+        return None
     return None if math.isnan(number) else number
 
 

@@ -3,8 +3,9 @@
 No retry policy lives here (the collector owns it): these functions do one exchange and turn
 every way it can end into a return value or one of a few exceptions the collector can act on:
 `ApiError` (HTTP error status, or an ERROR event inside a 200 watch stream, e.g. 410 Expired),
-`WatchIdle` (nothing at all, not even a bookmark, arrived within the read timeout) and
-`WatchDisconnected` (the connection broke mid-stream).
+`WatchIdle` (nothing at all, not even a bookmark, arrived within the read timeout),
+`WatchDisconnected` (the connection broke mid-stream) and `WatchUnreadable` (the server sent
+something that is not JSON where an event or a list belongs).
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ class WatchIdle(Exception):
 
 class WatchDisconnected(Exception):
     """The connection broke (reset, truncated chunked body, refused): resume after a backoff."""
+
+
+class WatchUnreadable(Exception):
+    """A watch line or list body that is not a JSON object: which change it held is unknown,
+    and resuming would read the same line again, so the collector lists again instead."""
 
 
 @dataclass
@@ -70,10 +76,17 @@ def list_all(
             resp.close()
             if on_open is not None:
                 on_open(None)
-        doc = decode_json(body)
+        try:
+            doc = decode_json(body)
+        except ValueError as exc:
+            raise WatchUnreadable(f"list {path}: not JSON: {exc}") from exc
+        page = doc.get("items") if isinstance(doc, dict) else None
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        if not isinstance(page, (list, type(None))) or not isinstance(meta, (dict, type(None))):
+            raise WatchUnreadable(f"list {path}: not a list of objects")
         pages += 1
-        items.extend(doc.get("items") or [])
-        meta = doc.get("metadata") or {}
+        items.extend(page or [])
+        meta = meta or {}
         if not resource_version:
             resource_version = str(meta.get("resourceVersion") or "")
         token = str(meta.get("continue") or "")
@@ -113,9 +126,12 @@ def watch_events(
         on_open(resp)
     try:
         for line in resp.iter_lines():
-            event = decode_json(line)
+            try:
+                event = decode_json(line)
+            except ValueError as exc:
+                raise WatchUnreadable(f"watch {path}: an event that is not JSON: {exc}") from exc
             if not isinstance(event, dict):
-                continue
+                raise WatchUnreadable(f"watch {path}: an event that is not a JSON object")
             if event.get("type") == "ERROR":
                 obj = event.get("object")
                 raise ApiError.from_status_object(obj if isinstance(obj, dict) else {})

@@ -6,6 +6,7 @@ See `kube_fixtures.py`. Timeouts and backoffs are shrunk so the whole file runs 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import textwrap
 import threading
@@ -24,6 +25,7 @@ from kube_fixtures import (
     make_obj,
     need_double,
 )
+from tcp_proxy import TcpProxy
 
 from scaffold_metrics.runtime.collector import Collector, new_collectors
 
@@ -305,27 +307,67 @@ def test_expired_continue_token_relists_from_scratch(kube: Backend, running: Any
     ]
 
 
-def test_dropped_connection_resumes_from_last_rv(kube: Backend, running: Any) -> None:
-    double = need_double(kube)
-    store = FakeStore()
+def proxied(kube: Backend, proxy: TcpProxy) -> Any:
+    """An `ApiClient` of the code under test that goes through `proxy`."""
+    api_client = kube.api_client()
+    api_client.configuration.host = proxy.url
+    return api_client
+
+
+def proxied_collector(
+    kube: Backend, proxy: TcpProxy, store: FakeStore, **options: Any
+) -> tuple[Collector, RecordingSelfMetrics]:
+    col = memcached_collector(kube, None, store, **options)
+    col.api_client = proxied(kube, proxy)
     metrics = RecordingSelfMetrics()
-    col = memcached_collector(kube, None, store)
     col.self_metrics = metrics
-    running(col)
-    assert col.wait_for_sync(10)
-    kube.create(make_obj(MEMCACHED, "a", "default"))
-    eventually(lambda: store.names() == {"default/a"})
-    seen_rv = col.resource_version
-    double.drop_connections()
-    eventually(lambda: len(double.watch_requests()) >= 2, what="reconnect")
-    assert double.watch_requests()[1].query["resourceVersion"] == seen_rv
-    kube.create(make_obj(MEMCACHED, "b", "default"))
-    eventually(lambda: store.names() == {"default/a", "default/b"})
-    assert len(double.list_requests()) == 1
-    assert ("watch", "Memcached", "", False) in metrics.calls
+    return col, metrics
+
+
+def test_dropped_connection_resumes_from_last_rv(kube: Backend, running: Any) -> None:
+    """On the double and a real server alike: the proxy resets the connections."""
+    store = FakeStore()
+    with TcpProxy(kube.host) as proxy:
+        col, metrics = proxied_collector(kube, proxy, store)
+        running(col)
+        assert col.wait_for_sync(10)
+        kube.create(make_obj(MEMCACHED, "a", "default"))
+        eventually(lambda: store.names() == {"default/a"})
+        seen_rv = col.resource_version
+        opened = proxy.accepted
+        proxy.drop_connections()
+        eventually(lambda: proxy.accepted > opened, what="reconnect")
+        kube.create(make_obj(MEMCACHED, "b", "default"))
+        eventually(lambda: store.names() == {"default/a", "default/b"})
+        assert ("watch", "Memcached", "", False) in metrics.calls
+        assert [c for c in metrics.calls if c[0] == "list"] == [
+            ("list", "Memcached", "", True)
+        ], "resumed, not relisted"
+        if kube.double is not None:  # the request log says from where
+            watches = kube.double.watch_requests()
+            assert watches[1].query["resourceVersion"] == seen_rv
 
 
 def test_stalled_watch_reconnects_after_idle_timeout(kube: Backend, running: Any) -> None:
+    """On the double and a real server alike: the proxy holds the server's bytes back."""
+    store = FakeStore()
+    with TcpProxy(kube.host) as proxy:
+        col, metrics = proxied_collector(kube, proxy, store, idle_timeout=0.6)
+        running(col)
+        assert col.wait_for_sync(10)
+        time.sleep(0.3)  # the watch is open (a real server sends nothing before an event)
+        opened = proxy.accepted
+        proxy.stall(2.0)
+        kube.create(make_obj(MEMCACHED, "during-stall", "default"))
+        time.sleep(1.0)
+        assert len(store) == 0, "a stalled watch delivers nothing"
+        eventually(lambda: proxy.accepted > opened, what="reconnect after idle timeout")
+        eventually(lambda: store.names() == {"default/during-stall"}, what="event after stall")
+        assert [c for c in metrics.calls if c[0] == "list"] == [("list", "Memcached", "", True)]
+
+
+def test_stalled_double_watch_reconnects_after_idle_timeout(kube: Backend, running: Any) -> None:
+    """The double's own stall (the server sends nothing, not even bookmarks)."""
     double = need_double(kube)
     store = FakeStore()
     col = memcached_collector(kube, None, store, idle_timeout=0.6)
@@ -586,3 +628,161 @@ def test_stop_returns_promptly_while_backing_off(kube: Backend) -> None:
     started = time.monotonic()
     col.stop()
     assert time.monotonic() - started < 1.0
+
+
+def test_new_collectors_pass_the_per_object_bounds_to_their_store(kube: Backend) -> None:
+    cols = new_collectors(
+        kube.api_client(), None, "cache.example.com/v1alpha1", "Memcached", MemcachedGenerator,
+        max_series_per_family=7, max_label_value_length=99,
+    )  # fmt: skip
+    store = cols[0].store
+    assert (store.max_series_per_family, store.max_label_value_length) == (7, 99)
+
+
+# -- hostile objects and a server with a new history ----------------------------------------
+
+
+def thing_collector(kube: Backend, **options: Any) -> tuple[Collector, Any, Any]:
+    """A cluster-wide collector into a real `MetricsStore` of `ThingGenerator`."""
+    from hostile_fakes import ThingGenerator
+
+    from scaffold_metrics.runtime.selfmetrics import SelfMetrics
+    from scaffold_metrics.runtime.store import MetricsStore
+
+    sm = SelfMetrics()
+    store = MetricsStore(ThingGenerator(), self_metrics=sm)
+    col = memcached_collector(kube, None, store, **options)  # type: ignore[arg-type]
+    return col, store, sm
+
+
+def thing_names(store: Any) -> set[str]:
+    out: list[bytes] = []
+    store.write_to(out)
+    return set(
+        re.findall(
+            r'^thing_info\{namespace="[^"]*",thing="([^"]*)"\}', b"".join(out).decode(), re.M
+        )
+    )
+
+
+def test_poison_objects_are_skipped_and_the_list_and_watch_go_on(
+    kube: Backend, running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hostile_fakes import thing
+    from kubeapi_double import RawJson
+
+    from scaffold_metrics.runtime.selfmetrics import LIST_FAILURES, OBJECTS_SKIPPED
+
+    double = need_double(kube)
+
+    def poison(tag: str) -> None:
+        double.create({**thing(f"surrogate-{tag}\ud800"), "metadata": {"name": f"s{tag}\ud800"}})
+        double.inject({**thing("x"), "metadata": f"metadata-{tag}"})
+        double.inject(["metadata", "list"])
+        note = RawJson(b'"invalid \xff\xfe utf-8"')  # read as U+FFFD, as a Go server writes it
+        double.create({**thing(f"bytes-{tag}"), "metadata": {"name": f"bytes-{tag}",
+                       "annotations": {"note": note}}})  # fmt: skip
+        double.create({**thing(f"digits-{tag}"), "spec": {"size": RawJson(b"9" * 5000)}})
+
+    kube.create(make_obj(MEMCACHED, "before"))
+    poison("listed")
+    col, store, sm = thing_collector(kube)
+    running(col)
+    assert col.wait_for_sync(10)
+    eventually(lambda: len(double.watch_requests()) == 1, what="watch")
+    poison("watched")
+    kube.create(make_obj(MEMCACHED, "after"))
+    want = {"before", "bytes-listed", "digits-listed", "bytes-watched", "digits-watched", "after"}
+    eventually(lambda: thing_names(store) == want, what="objects after the poison")
+    assert sm.value(OBJECTS_SKIPPED, "Memcached", "invalid_text") == 2
+    assert sm.value(OBJECTS_SKIPPED, "Memcached", "invalid_metadata") == 4
+    assert sm.value(LIST_FAILURES, "Memcached", "") == 0
+    assert len(double.list_requests()) == 1, "nothing made the collector list again"
+    assert len(double.watch_requests()) == 1, "no event was replayed"
+    out: list[bytes] = []
+    store.write_to(out)
+    assert 'annotation_note="invalid \ufffd\ufffd utf-8"' in b"".join(out).decode()
+
+
+def test_a_watch_line_that_is_not_json_relists_instead_of_replaying(
+    kube: Backend, running: Any
+) -> None:
+    from kubeapi_double import RawJson
+
+    double = need_double(kube)
+    kube.create(make_obj(MEMCACHED, "a"))
+    metrics = RecordingSelfMetrics()
+    store = FakeStore()
+    col = memcached_collector(kube, None, store)
+    col.self_metrics = metrics
+    running(col)
+    assert col.wait_for_sync(10)
+    eventually(lambda: len(double.watch_requests()) == 1, what="watch")
+    double.inject(RawJson(b'{"truncated'))  # the event line and every list body: not JSON
+    eventually(lambda: ("list", "Memcached", "", False) in metrics.calls, what="list failure")
+    assert len(double.watch_requests()) == 1, "resuming would read the same line again"
+
+
+def test_history_reset_is_detected_from_a_lower_bookmark_and_relists(
+    kube: Backend, running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    double = need_double(kube)
+    kube.create(make_obj(MEMCACHED, "kept"))
+    backup = double.backup()
+    for name in ("lost-1", "lost-2"):
+        kube.create(make_obj(MEMCACHED, name))
+    store = FakeStore()
+    col = memcached_collector(kube, None, store)
+    running(col)
+    assert col.wait_for_sync(10)
+    assert store.names() == {"default/kept", "default/lost-1", "default/lost-2"}
+    seen = int(col.resource_version or 0)
+    with caplog.at_level(logging.WARNING, logger="scaffold_metrics.runtime"):
+        double.restore(backup)  # etcd restored: resourceVersions restart below `seen`
+        eventually(lambda: store.names() == {"default/kept"}, what="relist after the reset")
+        kube.create(make_obj(MEMCACHED, "new"))  # its resourceVersion is below `seen` too
+        eventually(lambda: store.names() == {"default/kept", "default/new"}, what="new object")
+    assert int(col.resource_version or 0) < seen
+    resets = [r for r in caplog.records if "new history" in r.getMessage()]
+    assert len(resets) == 1, [r.getMessage() for r in caplog.records]
+    assert "went back from" in resets[0].getMessage()
+    assert len(double.list_requests()) == 2
+
+
+def test_history_reset_answered_too_large_relists(kube: Backend, running: Any) -> None:
+    double = need_double(kube)
+    double.future_watch = "too_large"
+    backup = double.backup()
+    kube.create(make_obj(MEMCACHED, "lost"))
+    store = FakeStore()
+    col = memcached_collector(kube, None, store)
+    running(col)
+    assert col.wait_for_sync(10)
+    eventually(lambda: store.names() == {"default/lost"})
+    double.restore(backup)
+    eventually(lambda: store.names() == set(), what="relist after 504 too large")
+    kube.create(make_obj(MEMCACHED, "new"))
+    eventually(lambda: store.names() == {"default/new"}, what="new object")
+    statuses = [r.status for r in double.list_requests()]
+    assert statuses == [200, 200]
+
+
+@pytest.mark.parametrize(
+    ("last", "new", "went_back"),
+    [
+        ("1000", "301", True),
+        ("1000", "1000", False),
+        ("1000", "1001", False),
+        ("99", "100", False),  # compared as integers, not as strings
+        (None, "1", False),
+        ("abc", "abb", False),  # opaque (not etcd's integers): never compared
+        ("1000", "a1", False),
+        ("-5", "-6", False),
+    ],
+)
+def test_resource_versions_are_compared_only_as_integers(
+    last: str | None, new: str, went_back: bool
+) -> None:
+    from scaffold_metrics.runtime.collector import resource_version_went_back
+
+    assert resource_version_went_back(last, new) is went_back
