@@ -96,6 +96,7 @@ class ControlPlane:
     def start(self) -> None:
         etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
+        self.etcd_url = etcd_url
         self._spawn(
             "etcd",
             [
@@ -135,6 +136,7 @@ class ControlPlane:
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--allow-privileged=true",
                 "--disable-admission-plugins=ServiceAccount",
+                "--watch-cache=false",  # watches read etcd, so its compaction gives a real 410
             ],
         )
         self.host = f"https://127.0.0.1:{api_port}"
@@ -175,6 +177,26 @@ class ControlPlane:
             time.sleep(0.25)
         raise RuntimeError(f"kube-apiserver not ready in {timeout}s; logs in {self.dir}")
 
+    def compact(self) -> None:
+        """Compact etcd's history up to its current revision (its v3 JSON gateway): a watch
+        from an older resourceVersion then gets 410 Gone (the watch cache is off)."""
+        import json
+
+        import urllib3
+
+        http = urllib3.PoolManager()
+        head = http.request(
+            "POST", f"{self.etcd_url}/v3/kv/range", body=json.dumps({"key": "AA=="})
+        )  # any key: the answer's header carries the current revision
+        revision = int(json.loads(head.data)["header"]["revision"])
+        done = http.request(
+            "POST",
+            f"{self.etcd_url}/v3/kv/compaction",
+            body=json.dumps({"revision": str(revision), "physical": True}),
+        )
+        if done.status != 200:
+            raise RuntimeError(f"etcd compaction failed: {done.status} {done.data!r}")
+
     def backend(self) -> ApiBackend:
         return ApiBackend(
             self.api_client(),
@@ -182,6 +204,7 @@ class ControlPlane:
             lambda: self.api_client(self.reader_token),
             self.host,
             self.token,
+            compact=self.compact,
         )
 
     def stop(self) -> None:
@@ -206,6 +229,7 @@ class ApiBackend:
         host: str,
         token: str | None,
         double: KubeApiDouble | None = None,
+        compact: Callable[[], None] | None = None,
     ) -> None:
         from kubernetes import client
 
@@ -214,6 +238,7 @@ class ApiBackend:
         self.token = token  # None: the double needs no credentials
         self._client_factory = client_factory
         self._reader_factory = reader_factory
+        self._compact = compact or (double.compact if double else None)
         self.custom = client.CustomObjectsApi(admin_client)
         self.rbac = client.RbacAuthorizationV1Api(admin_client)
         self.core = client.CoreV1Api(admin_client)
@@ -225,6 +250,12 @@ class ApiBackend:
         """A new `ApiClient` for the code under test (not the setup's cluster admin: the
         double's `forbid` applies to it)."""
         return self._client_factory()
+
+    def compact(self) -> None:
+        """Compact the server's history: a watch from any resourceVersion seen so far gets
+        410 Gone (etcd's compaction on a real server, the double's own otherwise)."""
+        assert self._compact is not None, "a backend compacts on the double or a control plane"
+        self._compact()
 
     def reader_client(self) -> Any:
         """A new `ApiClient` authenticated as `READER_USER`, whom only `grant` authorizes

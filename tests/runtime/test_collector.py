@@ -268,25 +268,35 @@ def test_resume_after_server_ends_watch_uses_last_bookmark_rv(kube: Backend, run
 def test_410_inside_watch_relists_and_drops_objects_deleted_meanwhile(
     kube: Backend, running: Any
 ) -> None:
-    double = need_double(kube)
+    """On the double and a real server alike: RBAC keeps the collector away while things
+    change and history is compacted; its resumed watch then gets 410 and it relists."""
     keep = kube.create(make_obj(MEMCACHED, "keep", "default"))
     gone = kube.create(make_obj(MEMCACHED, "gone", "default"))
+    kube.grant(MEMCACHED, None)
     store = FakeStore()
-    col = memcached_collector(kube, None, store)
-    running(col)
-    assert col.wait_for_sync(10)
-    eventually(lambda: len(double.watch_requests()) == 1)
-    double.forbid(None)  # keep the collector away while things change and history is compacted
-    double.drop_connections()
-    eventually(lambda: any(r.status == 403 for r in double.requests), what="403 while away")
-    kube.delete(gone)
-    kube.create(make_obj(MEMCACHED, "new", "default"))
-    double.compact()
-    double.allow(None)
-    eventually(lambda: store.names() == {"default/keep", "default/new"}, what="relist")
+    with TcpProxy(kube.host) as proxy:
+        col, metrics = proxied_collector(kube, proxy, store)
+        col.api_client = proxied_reader(kube, proxy)
+        running(col)
+        assert col.wait_for_sync(10)
+        time.sleep(0.3)  # the watch is open
+        kube.revoke(None)
+        proxy.drop_connections()
+        eventually(lambda: failed_requests(metrics) >= 1, what="403 while away")
+        kube.delete(gone)
+        kube.create(make_obj(MEMCACHED, "new", "default"))
+        kube.compact()
+        kube.grant(MEMCACHED, None)
+        eventually(lambda: store.names() == {"default/keep", "default/new"}, what="relist")
     assert store.replaces == [None, None]
-    assert len(double.list_requests()) == 2
+    assert [c for c in metrics.calls if c[0] == "list" and c[-1]] == [
+        ("list", "Memcached", "", True)
+    ] * 2
     assert keep["metadata"]["uid"] in store.objs
+
+
+def failed_requests(metrics: RecordingSelfMetrics) -> int:
+    return sum(1 for c in metrics.calls if c[0] in ("list", "watch") and c[-1] is False)
 
 
 def test_expired_continue_token_relists_from_scratch(kube: Backend, running: Any) -> None:
@@ -311,6 +321,13 @@ def test_expired_continue_token_relists_from_scratch(kube: Backend, running: Any
 def proxied(kube: Backend, proxy: TcpProxy) -> Any:
     """An `ApiClient` of the code under test that goes through `proxy`."""
     api_client = kube.api_client()
+    api_client.configuration.host = proxy.url
+    return api_client
+
+
+def proxied_reader(kube: Backend, proxy: TcpProxy) -> Any:
+    """An `ApiClient` of `READER_USER` that goes through `proxy`."""
+    api_client = kube.reader_client()
     api_client.configuration.host = proxy.url
     return api_client
 
