@@ -19,7 +19,9 @@ kube-apiserver v1.36 that a list/watch client meets, as captured in
 - event lines deliberately split across HTTP chunks (`split_event_lines`);
 - 404 `text/plain` "404 page not found" for a resource that is not served (CRD not installed);
 - 403 JSON Status naming user, verb, resource, group and scope for forbidden scopes (except
-  for requests with the cluster admin's `ADMIN_TOKEN`: a test's own setup).
+  for requests with the cluster admin's `ADMIN_TOKEN`: a test's own setup); for requests with
+  `READER_TOKEN`, RBAC decides: the Roles/ClusterRoles and their bindings posted to
+  `/apis/rbac.authorization.k8s.io/v1` (the subset in `rbac_double.py`).
 
 And what an operator framework (kopf) needs besides list/watch; no transcripts of these, the
 shapes follow kube-apiserver's API types:
@@ -93,6 +95,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from rbac_double import Rbac, parse_rbac_path
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
@@ -249,6 +253,7 @@ class KubeApiDouble:
         self._crd_docs: dict[str, dict[str, Any]] = {}  # plural -> CRD posted by a client
         self._namespaces: set[str] = set(INITIAL_NAMESPACES)
         self._forbidden: set[str | None] = set()
+        self.rbac = Rbac()  # decides for requests with READER_TOKEN
         self._drop_generation = 0
         self._failures: list[int] = []
         self._injected = 0
@@ -1015,6 +1020,10 @@ def _status(code: int, reason: str, message: str, **details: Any) -> dict[str, A
 
 ADMIN_TOKEN = "test-double-cluster-admin"
 """The bearer token of the double's cluster admin (a test's setup): `forbid` does not apply."""
+READER_TOKEN = "test-double-unprivileged-reader"
+"""The bearer token of `READER_USER`, whom only the RBAC objects posted to the double authorize
+(as a static token file's user is on a real server)."""
+READER_USER = "operator-metrics-reader"
 
 INITIAL_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 """The namespaces a new cluster has."""
@@ -1174,7 +1183,7 @@ def _not_found_status(spec: ResourceSpec, name: str) -> dict[str, Any]:
     )
 
 
-def _forbidden_status(double: KubeApiDouble, spec: ResourceSpec, ns: str | None, verb: str) -> Any:
+def _forbidden_status(user: str, spec: ResourceSpec, ns: str | None, verb: str) -> Any:
     scope = f'in the namespace "{ns}"' if ns else "at the cluster scope"
     return {
         "kind": "Status",
@@ -1182,7 +1191,7 @@ def _forbidden_status(double: KubeApiDouble, spec: ResourceSpec, ns: str | None,
         "metadata": {},
         "status": "Failure",
         "message": (
-            f'{spec.full_name} is forbidden: User "{double.user}" cannot {verb} resource '
+            f'{spec.full_name} is forbidden: User "{user}" cannot {verb} resource '
             f'"{spec.plural}" in API group "{spec.group}" {scope}'
         ),
         "reason": "Forbidden",
@@ -1376,6 +1385,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         d = self.double
         record = self._begin("POST")
+        rbac = parse_rbac_path(record.path)
+        if rbac is not None and rbac[2] is None:
+            record.verb = "create"
+            self._send_json(record, *d.rbac.put(rbac[0], rbac[1], record.body))
+            return
         parts = record.path.strip("/").split("/")
         target = d._route_any(record.path)
         if len(parts) == 5 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "events":
@@ -1404,6 +1418,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         d = self.double
         record = self._begin("DELETE")
+        rbac = parse_rbac_path(record.path)
+        if rbac is not None and rbac[2] is not None:
+            record.verb = "delete"
+            self._send_json(record, *d.rbac.remove(rbac[0], rbac[1], rbac[2]))
+            return
         crd = _crd_name(record.path)
         target = d._route_any(record.path)
         if crd:
@@ -1435,13 +1454,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse_forbidden(self, record: RequestRecord, target: _Target, verb: str) -> bool:
         """Answer 403 (and say so) when the target's namespace is forbidden, unless the
-        request carries `ADMIN_TOKEN` (a cluster admin, as a test's own setup is)."""
+        request carries `ADMIN_TOKEN` (a cluster admin, as a test's own setup is); for
+        `READER_TOKEN`, when the posted RBAC objects grant the verb there to no binding."""
         d = self.double
-        admin = self.headers.get("Authorization") == f"Bearer {ADMIN_TOKEN}"
-        with d._cond:
-            forbidden = target.namespace in d._forbidden and not admin
+        authorization = self.headers.get("Authorization")
+        user = d.user
+        if authorization == f"Bearer {READER_TOKEN}":
+            user = READER_USER
+            spec = target.spec
+            ns = target.namespace or ""
+            forbidden = not d.rbac.allows(user, verb, spec.group, spec.plural, ns)
+        else:
+            with d._cond:
+                admin = authorization == f"Bearer {ADMIN_TOKEN}"
+                forbidden = target.namespace in d._forbidden and not admin
         if forbidden:
-            self._send_json(record, 403, _forbidden_status(d, target.spec, target.namespace, verb))
+            doc = _forbidden_status(user, target.spec, target.namespace, verb)
+            self._send_json(record, 403, doc)
         return forbidden
 
     def _list(

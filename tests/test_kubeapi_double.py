@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 import yaml
-from kubeapi_double import LAST_APPLIED, MEMCACHED, KubeApiDouble, RawJson, ResourceSpec
+from kubeapi_double import (
+    LAST_APPLIED,
+    MEMCACHED,
+    READER_TOKEN,
+    READER_USER,
+    KubeApiDouble,
+    RawJson,
+    ResourceSpec,
+)
 from kubernetes import client
 
 TRANSCRIPTS = Path(__file__).parent / "data" / "kube-api-transcripts"
@@ -135,6 +143,51 @@ def test_not_served_resource_is_plain_text_404(double: KubeApiDouble) -> None:
     assert get(double, f"{BASE}/memcacheds").status == 404
     double.install_crd(MEMCACHED.plural)
     assert get(double, f"{BASE}/memcacheds").status == 200
+
+
+def reader_get(double: KubeApiDouble, path: str) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", double.port, timeout=10)
+    conn.request("GET", path, headers={"Authorization": f"Bearer {READER_TOKEN}"})
+    return conn.getresponse()
+
+
+def test_rbac_objects_decide_for_the_reader(double: KubeApiDouble) -> None:
+    """Role/ClusterRole rules bound to a User decide 403 for `READER_TOKEN`, in the shape of
+    the real server's Status (transcript 06, another user)."""
+    status, headers, body = transcript("06-forbidden-cluster-scope.txt")
+    resp = reader_get(double, f"{BASE}/memcacheds")
+    assert resp.status == status == 403
+    assert resp.headers["Content-Type"] == headers["content-type"]
+    want = json.loads(body[0].replace("system:serviceaccount:default:limited", READER_USER))
+    assert json.loads(resp.read()) == want
+    rbac = client.RbacAuthorizationV1Api(double.admin_api_client())
+    rule = {"apiGroups": [MEMCACHED.group], "resources": [MEMCACHED.plural], "verbs": ["list"]}
+    rbac.create_cluster_role({"metadata": {"name": "lister"}, "rules": [rule]})
+    subject = {"kind": "User", "name": READER_USER, "apiGroup": "rbac.authorization.k8s.io"}
+    ref = {"kind": "ClusterRole", "name": "lister", "apiGroup": "rbac.authorization.k8s.io"}
+    rbac.create_namespaced_role_binding(
+        "default", {"metadata": {"name": "b"}, "roleRef": ref, "subjects": [subject]}
+    )
+    ns_path = f"{BASE}/namespaces/default/memcacheds"
+    assert reader_get(double, ns_path).status == 200  # a RoleBinding grants in its namespace
+    assert reader_get(double, f"{BASE}/namespaces/other/memcacheds").status == 403
+    assert reader_get(double, f"{BASE}/memcacheds").status == 403  # not at the cluster scope
+    assert reader_get(double, ns_path + "?watch=1").status == 403  # only the verbs listed
+    other = {**subject, "name": "someone-else"}
+    rbac.create_cluster_role_binding(
+        {"metadata": {"name": "c"}, "roleRef": ref, "subjects": [other]}
+    )
+    assert reader_get(double, f"{BASE}/memcacheds").status == 403  # bound to another user
+    rbac.delete_namespaced_role_binding("b", "default")
+    assert reader_get(double, ns_path).status == 403  # revoked
+    rbac.create_cluster_role_binding(
+        {"metadata": {"name": "d"}, "roleRef": ref, "subjects": [subject]}
+    )
+    assert reader_get(double, f"{BASE}/memcacheds").status == 200
+    assert reader_get(double, ns_path).status == 200
+    with pytest.raises(client.exceptions.ApiException) as exc:
+        rbac.delete_cluster_role("missing")
+    assert exc.value.status == 404
 
 
 def test_forbidden_is_a_json_status_naming_user_verb_and_scope(double: KubeApiDouble) -> None:

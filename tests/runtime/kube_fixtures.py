@@ -3,11 +3,12 @@
 By default tests run against `tests/kubeapi_double.py`. When `KUBEBUILDER_ASSETS` names a
 directory holding `etcd` and `kube-apiserver` (the envtest convention), the same tests run
 against a real control plane started here (etcd + kube-apiserver on 127.0.0.1, RBAC on, a
-static admin token). Either way a test controls the server through one `ApiBackend`, which
-makes the same official-client calls to both (create namespaces and objects, patch, delete,
-apply and remove the CRDs of `CRD_FILES`), so the real-server code path runs in every run
-against the double too. `double` is None against the real server, and tests that need
-double-only controls (compact, drop, stall, forbid, request log) skip there.
+static token file with an admin and the unprivileged `READER_USER`). Either way a test
+controls the server through one `ApiBackend`, which makes the same official-client calls to
+both (create namespaces and objects, patch, delete, apply and remove the CRDs of `CRD_FILES`,
+`grant`/`revoke` the reader list/watch with a Role and RoleBinding), so the real-server code
+path runs in every run against the double too. `double` is None against the real server, and
+tests that need double-only controls (compact, request log, ...) skip there.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for kubea
 
 import yaml
 from envtest_assets import real_assets
-from kubeapi_double import MEMCACHED, KubeApiDouble, ResourceSpec, spec_from_crd
+from kubeapi_double import (
+    MEMCACHED,
+    READER_TOKEN,
+    READER_USER,
+    KubeApiDouble,
+    ResourceSpec,
+    spec_from_crd,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CRD_FILES = {  # the real memcached CRD of the corpus, and two made for these tests
@@ -64,6 +72,10 @@ def make_obj(
     }
 
 
+READER_ROLE = "operator-metrics-test-reader"
+"""The name of the Role/ClusterRole and binding of `ApiBackend.grant`."""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,12 +89,14 @@ class ControlPlane:
         self.assets = assets
         self.dir = Path(tempfile.mkdtemp(prefix="operator-metrics-envtest-"))
         self.token = uuid.uuid4().hex
+        self.reader_token = uuid.uuid4().hex
         self.procs: list[subprocess.Popen[bytes]] = []
         self.host = ""
 
     def start(self) -> None:
         etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
+        self.etcd_url = etcd_url
         self._spawn(
             "etcd",
             [
@@ -99,7 +113,10 @@ class ControlPlane:
             ["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True
         )
         tokens = self.dir / "tokens.csv"
-        tokens.write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
+        tokens.write_text(  # the admin, and a user whom only the tests' RBAC objects authorize
+            f'{self.token},admin,admin-uid,"system:masters"\n'
+            f"{self.reader_token},{READER_USER},reader-uid\n"
+        )
         cert_dir = self.dir / "certs"
         cert_dir.mkdir()
         self._spawn(
@@ -119,6 +136,7 @@ class ControlPlane:
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--allow-privileged=true",
                 "--disable-admission-plugins=ServiceAccount",
+                "--watch-cache=false",  # watches read etcd, so its compaction gives a real 410
             ],
         )
         self.host = f"https://127.0.0.1:{api_port}"
@@ -128,13 +146,13 @@ class ControlPlane:
         log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
         self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
 
-    def api_client(self) -> Any:
+    def api_client(self, token: str | None = None) -> Any:
         from kubernetes import client
 
         cfg = client.Configuration()
         cfg.host = self.host
         cfg.verify_ssl = False  # self-signed serving cert generated in --cert-dir
-        cfg.api_key = {"BearerToken": self.token}
+        cfg.api_key = {"BearerToken": token or self.token}
         cfg.api_key_prefix = {"BearerToken": "Bearer"}
         return client.ApiClient(cfg)
 
@@ -159,8 +177,35 @@ class ControlPlane:
             time.sleep(0.25)
         raise RuntimeError(f"kube-apiserver not ready in {timeout}s; logs in {self.dir}")
 
+    def compact(self) -> None:
+        """Compact etcd's history up to its current revision (its v3 JSON gateway): a watch
+        from an older resourceVersion then gets 410 Gone (the watch cache is off)."""
+        import json
+
+        import urllib3
+
+        http = urllib3.PoolManager()
+        head = http.request(
+            "POST", f"{self.etcd_url}/v3/kv/range", body=json.dumps({"key": "AA=="})
+        )  # any key: the answer's header carries the current revision
+        revision = int(json.loads(head.data)["header"]["revision"])
+        done = http.request(
+            "POST",
+            f"{self.etcd_url}/v3/kv/compaction",
+            body=json.dumps({"revision": str(revision), "physical": True}),
+        )
+        if done.status != 200:
+            raise RuntimeError(f"etcd compaction failed: {done.status} {done.data!r}")
+
     def backend(self) -> ApiBackend:
-        return ApiBackend(self.api_client(), self.api_client, self.host, self.token)
+        return ApiBackend(
+            self.api_client(),
+            self.api_client,
+            lambda: self.api_client(self.reader_token),
+            self.host,
+            self.token,
+            compact=self.compact,
+        )
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -180,9 +225,11 @@ class ApiBackend:
         self,
         admin_client: Any,
         client_factory: Callable[[], Any],
+        reader_factory: Callable[[], Any],
         host: str,
         token: str | None,
         double: KubeApiDouble | None = None,
+        compact: Callable[[], None] | None = None,
     ) -> None:
         from kubernetes import client
 
@@ -190,15 +237,71 @@ class ApiBackend:
         self.host = host
         self.token = token  # None: the double needs no credentials
         self._client_factory = client_factory
+        self._reader_factory = reader_factory
+        self._compact = compact or (double.compact if double else None)
         self.custom = client.CustomObjectsApi(admin_client)
+        self.rbac = client.RbacAuthorizationV1Api(admin_client)
         self.core = client.CoreV1Api(admin_client)
         self.ext = client.ApiextensionsV1Api(admin_client)
         self._namespaces: set[str] = set()
+        self._grants: set[str | None] = set()
 
     def api_client(self) -> Any:
         """A new `ApiClient` for the code under test (not the setup's cluster admin: the
         double's `forbid` applies to it)."""
         return self._client_factory()
+
+    def compact(self) -> None:
+        """Compact the server's history: a watch from any resourceVersion seen so far gets
+        410 Gone (etcd's compaction on a real server, the double's own otherwise)."""
+        assert self._compact is not None, "a backend compacts on the double or a control plane"
+        self._compact()
+
+    def reader_client(self) -> Any:
+        """A new `ApiClient` authenticated as `READER_USER`, whom only `grant` authorizes
+        (RBAC decides on both backends)."""
+        return self._reader_factory()
+
+    def grant(self, spec: ResourceSpec, namespace: str | None) -> None:
+        """Let `READER_USER` list/watch `spec` in `namespace` (None: cluster-wide), with a
+        Role and RoleBinding (ClusterRole and ClusterRoleBinding) made through the API."""
+        role = {
+            "metadata": {"name": READER_ROLE},
+            "rules": [{"apiGroups": [spec.group], "resources": [spec.plural],
+                       "verbs": ["get", "list", "watch"]}],
+        }  # fmt: skip
+        kind = "Role" if namespace else "ClusterRole"
+        binding = {
+            "metadata": {"name": READER_ROLE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind,
+                        "name": READER_ROLE},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                          "name": READER_USER}],
+        }  # fmt: skip
+        if namespace:
+            self._ensure_namespace(namespace)
+            self.rbac.create_namespaced_role(namespace, role)
+            self.rbac.create_namespaced_role_binding(namespace, binding)
+        else:
+            self.rbac.create_cluster_role(role)
+            self.rbac.create_cluster_role_binding(binding)
+        self._grants.add(namespace)
+
+    def revoke(self, namespace: str | None) -> None:
+        """Undo `grant(..., namespace)` (nothing if there is none)."""
+        from kubernetes.client.exceptions import ApiException
+
+        self._grants.discard(namespace)
+        try:
+            if namespace:
+                self.rbac.delete_namespaced_role_binding(READER_ROLE, namespace)
+                self.rbac.delete_namespaced_role(READER_ROLE, namespace)
+            else:
+                self.rbac.delete_cluster_role_binding(READER_ROLE)
+                self.rbac.delete_cluster_role(READER_ROLE)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     @staticmethod
     def _spec(obj: Mapping[str, Any]) -> ResourceSpec:
@@ -341,7 +444,9 @@ class ApiBackend:
         return list(got.get("items", []))
 
     def clean(self) -> None:
-        """Delete every test object so each test starts from an empty cluster."""
+        """Delete every test object and grant so each test starts from an empty cluster."""
+        for namespace in list(self._grants):
+            self.revoke(namespace)
         for spec in (MEMCACHED, CLUSTER_THINGS):
             for item in self._list(spec):
                 with contextlib.suppress(Exception):
@@ -387,7 +492,12 @@ def kube(control_plane: ControlPlane | None) -> Iterator[ApiBackend]:
     if control_plane is None:
         with KubeApiDouble(ALL_RESOURCES, installed=False, bookmark_interval=0.3) as double:
             backend = ApiBackend(
-                double.admin_api_client(), double.api_client, double.url, None, double
+                double.admin_api_client(),
+                double.api_client,
+                lambda: double.api_client(READER_TOKEN),
+                double.url,
+                None,
+                double,
             )
             install_test_crds(backend)  # as the admin: not in the double's request log
             yield backend
@@ -402,5 +512,5 @@ def kube(control_plane: ControlPlane | None) -> Iterator[ApiBackend]:
 def need_double(kube: ApiBackend) -> KubeApiDouble:
     """The double, or skip: the test needs a control a real API server does not offer."""
     if kube.double is None:
-        pytest.skip("needs test-double controls (compact/drop/stall/forbid/request log)")
+        pytest.skip("needs test-double controls (compact/request log/...)")
     return kube.double

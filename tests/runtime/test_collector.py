@@ -20,6 +20,7 @@ import pytest
 from kube_fixtures import (
     CLUSTER_THINGS,
     MEMCACHED,
+    READER_USER,
     WIDGETS,
     ApiBackend,
     make_obj,
@@ -267,25 +268,35 @@ def test_resume_after_server_ends_watch_uses_last_bookmark_rv(kube: Backend, run
 def test_410_inside_watch_relists_and_drops_objects_deleted_meanwhile(
     kube: Backend, running: Any
 ) -> None:
-    double = need_double(kube)
+    """On the double and a real server alike: RBAC keeps the collector away while things
+    change and history is compacted; its resumed watch then gets 410 and it relists."""
     keep = kube.create(make_obj(MEMCACHED, "keep", "default"))
     gone = kube.create(make_obj(MEMCACHED, "gone", "default"))
+    kube.grant(MEMCACHED, None)
     store = FakeStore()
-    col = memcached_collector(kube, None, store)
-    running(col)
-    assert col.wait_for_sync(10)
-    eventually(lambda: len(double.watch_requests()) == 1)
-    double.forbid(None)  # keep the collector away while things change and history is compacted
-    double.drop_connections()
-    eventually(lambda: any(r.status == 403 for r in double.requests), what="403 while away")
-    kube.delete(gone)
-    kube.create(make_obj(MEMCACHED, "new", "default"))
-    double.compact()
-    double.allow(None)
-    eventually(lambda: store.names() == {"default/keep", "default/new"}, what="relist")
+    with TcpProxy(kube.host) as proxy:
+        col, metrics = proxied_collector(kube, proxy, store)
+        col.api_client = proxied_reader(kube, proxy)
+        running(col)
+        assert col.wait_for_sync(10)
+        time.sleep(0.3)  # the watch is open
+        kube.revoke(None)
+        proxy.drop_connections()
+        eventually(lambda: failed_requests(metrics) >= 1, what="403 while away")
+        kube.delete(gone)
+        kube.create(make_obj(MEMCACHED, "new", "default"))
+        kube.compact()
+        kube.grant(MEMCACHED, None)
+        eventually(lambda: store.names() == {"default/keep", "default/new"}, what="relist")
     assert store.replaces == [None, None]
-    assert len(double.list_requests()) == 2
+    assert [c for c in metrics.calls if c[0] == "list" and c[-1]] == [
+        ("list", "Memcached", "", True)
+    ] * 2
     assert keep["metadata"]["uid"] in store.objs
+
+
+def failed_requests(metrics: RecordingSelfMetrics) -> int:
+    return sum(1 for c in metrics.calls if c[0] in ("list", "watch") and c[-1] is False)
 
 
 def test_expired_continue_token_relists_from_scratch(kube: Backend, running: Any) -> None:
@@ -310,6 +321,13 @@ def test_expired_continue_token_relists_from_scratch(kube: Backend, running: Any
 def proxied(kube: Backend, proxy: TcpProxy) -> Any:
     """An `ApiClient` of the code under test that goes through `proxy`."""
     api_client = kube.api_client()
+    api_client.configuration.host = proxy.url
+    return api_client
+
+
+def proxied_reader(kube: Backend, proxy: TcpProxy) -> Any:
+    """An `ApiClient` of `READER_USER` that goes through `proxy`."""
+    api_client = kube.reader_client()
     api_client.configuration.host = proxy.url
     return api_client
 
@@ -386,25 +404,32 @@ def test_stalled_double_watch_reconnects_after_idle_timeout(kube: Backend, runni
 # -- errors ------------------------------------------------------------------------------
 
 
+def failed_lists(metrics: RecordingSelfMetrics) -> int:
+    return sum(1 for c in metrics.calls if c[0] == "list" and c[-1] is False)
+
+
 def test_forbidden_retries_logs_once_and_recovers_when_granted(
     kube: Backend, running: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    double = need_double(kube)
+    """On the double and a real server alike: RBAC objects made through the API decide."""
     caplog.set_level(logging.WARNING, logger="scaffold_metrics.runtime")
-    double.forbid("default")
     kube.create(make_obj(MEMCACHED, "a", "default"))
     metrics = RecordingSelfMetrics()
     col = memcached_collector(kube, "default")
+    col.api_client = kube.reader_client()
     col.self_metrics = metrics
     running(col)
-    eventually(lambda: sum(r.status == 403 for r in double.requests) >= 5, what="retries")
+    eventually(lambda: failed_lists(metrics) >= 5, what="retries")
     assert not col.has_synced
     warnings = [r.getMessage() for r in caplog.records if "memcacheds" in r.getMessage()]
     assert len(warnings) == 1, warnings
     assert "grant list/watch on memcacheds.cache.example.com in namespace default" in warnings[0]
-    assert 'User "system:anonymous" cannot list resource "memcacheds"' in warnings[0]
+    assert f'User "{READER_USER}" cannot list resource "memcacheds"' in warnings[0]
     assert ("list", "Memcached", "default", False) in metrics.calls
-    double.allow("default")
+    kube.grant(MEMCACHED, "other")  # a grant elsewhere does not help
+    time.sleep(0.5)
+    assert not col.has_synced
+    kube.grant(MEMCACHED, "default")
     assert col.wait_for_sync(10)
     assert len(col.store) == 1
 
@@ -412,15 +437,34 @@ def test_forbidden_retries_logs_once_and_recovers_when_granted(
 def test_forbidden_all_namespaces_names_cluster_scope(
     kube: Backend, running: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    double = need_double(kube)
+    """A namespace's grant does not reach the cluster scope (both backends)."""
     caplog.set_level(logging.WARNING, logger="scaffold_metrics.runtime")
-    double.forbid(None)
+    kube.grant(MEMCACHED, "default")
+    metrics = RecordingSelfMetrics()
     col = memcached_collector(kube, None)
+    col.api_client = kube.reader_client()
+    col.self_metrics = metrics
     running(col)
-    eventually(lambda: any(r.status == 403 for r in double.requests))
+    eventually(lambda: failed_lists(metrics) >= 1)
     eventually(lambda: any("grant" in r.getMessage() for r in caplog.records))
     text = next(r.getMessage() for r in caplog.records if "grant" in r.getMessage())
     assert "in all namespaces" in text and "at the cluster scope" in text
+    kube.grant(MEMCACHED, None)
+    assert col.wait_for_sync(10)
+
+
+def test_revoked_grant_is_forbidden_again(kube: Backend, running: Any) -> None:
+    """Revoking the RoleBinding takes effect on the next request (both backends)."""
+    kube.grant(MEMCACHED, "default")
+    metrics = RecordingSelfMetrics()
+    col = memcached_collector(kube, "default", watch_timeout=(1, 1))
+    col.api_client = kube.reader_client()
+    col.self_metrics = metrics
+    running(col)
+    assert col.wait_for_sync(10)
+    kube.revoke("default")
+    eventually(lambda: ("watch", "Memcached", "default", False) in metrics.calls
+               or failed_lists(metrics) >= 1, timeout=10, what="403 after revoke")  # fmt: skip
 
 
 def test_crd_not_installed_then_installed(
