@@ -119,10 +119,17 @@ class SelfMetrics:
         self._values: dict[MetricFamilyDef, dict[_Key, float]] = {f: {} for f in SELF_FAMILIES}
         # Counted on every watch event: held directly, as hashing a family is a Python call.
         self._events = self._values[WATCH_EVENTS]
+        # Bumped by every record under the lock; `_rendered` holds the bodies of one version
+        # (all but the objects gauge, whose counts come with each scrape), so an unchanged
+        # registry costs a scrape no rendering.
+        self._version = 0
+        self._rendered: tuple[int, list[tuple[MetricFamilyDef, bytes]]] | None = None
+        self._objects_rendered: tuple[dict[_Key, float], bytes] | None = None
 
     def _add(self, family: MetricFamilyDef, key: _Key, amount: float) -> None:
         series = self._values[family]
         series[key] = series.get(key, 0.0) + amount
+        self._version += 1
 
     def record_list(self, kind: str, namespace: str | None, ok: bool) -> None:
         """One list request for `kind` in `namespace` (None = all namespaces) ended."""
@@ -147,12 +154,14 @@ class SelfMetrics:
         key = (kind, event_type)
         with self._lock:
             self._events[key] = self._events.get(key, 0.0) + 1
+            self._version += 1
 
     def record_sync(self, kind: str, namespace: str | None, timestamp: float | None = None) -> None:
         """A list of `kind` in `namespace` completed at `timestamp` (default: now)."""
         ts = time.time() if timestamp is None else timestamp
         with self._lock:
             self._values[LAST_SYNC][(kind, _ns(namespace))] = ts
+            self._version += 1
 
     def record_generator_errors(self, kind: str, count: int = 1) -> None:
         """The generator failed on `count` objects or values of `kind` (called by the store)."""
@@ -190,18 +199,29 @@ class SelfMetrics:
         self, objects: Mapping[tuple[str, str], int] | None = None
     ) -> list[tuple[MetricFamilyDef, bytes]]:
         """Each self family with its rendered sample lines; `objects` ((kind, namespace) →
-        count) feeds the objects gauge."""
+        count) feeds the objects gauge. Rendered again only after a change."""
         with self._lock:
-            snapshot = {f: dict(series) for f, series in self._values.items()}
-        if objects is not None:
-            snapshot[OBJECTS] = {key: float(n) for key, n in objects.items()}
-        out = []
-        for family in SELF_FAMILIES:
-            series = snapshot[family]
-            body = "".join(family.render_sample(k, v) for k, v in sorted(series.items()))
-            # "replace": a label value from the API (an event type) must not break the scrape.
-            out.append((family, body.encode("utf-8", "replace")))
-        return out
+            version = self._version
+            cached = self._rendered
+            if cached is None or cached[0] != version:
+                snapshot = {f: dict(series) for f, series in self._values.items()}
+        if cached is None or cached[0] != version:
+            rendered = [(f, _render_body(f, snapshot[f])) for f in SELF_FAMILIES]
+            self._rendered = cached = (version, rendered)
+        if objects is None:
+            return list(cached[1])
+        counts: dict[_Key, float] = {key: float(n) for key, n in objects.items()}
+        last = self._objects_rendered
+        if last is None or last[0] != counts:
+            last = (counts, _render_body(OBJECTS, counts))
+            self._objects_rendered = last
+        return [(f, last[1] if f is OBJECTS else body) for f, body in cached[1]]
+
+
+def _render_body(family: MetricFamilyDef, series: Mapping[_Key, float]) -> bytes:
+    body = "".join(family.render_sample(k, v) for k, v in sorted(series.items()))
+    # "replace": a label value from the API (an event type) must not break the scrape.
+    return body.encode("utf-8", "replace")
 
 
 DEFAULT_SELF_METRICS = SelfMetrics()

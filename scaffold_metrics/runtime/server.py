@@ -120,14 +120,15 @@ def render_exposition(
     Stores hand out references to their objects' bytes; the body is built by one final join,
     so each byte is copied once per scrape.
     """
-    merged: dict[str, tuple[MetricFamilyDef, list[bytes]]] = {}
+    # name -> the family and its chunk sequences (stores' views are shared: never mutated).
+    merged: dict[str, tuple[MetricFamilyDef, list[Sequence[bytes]]]] = {}
 
-    def add(family: MetricFamilyDef, chunks: list[bytes]) -> None:
+    def add(family: MetricFamilyDef, chunks: Sequence[bytes]) -> None:
         entry = merged.get(family.name)
         if entry is None:
-            merged[family.name] = (family, chunks)
+            merged[family.name] = (family, [chunks])
         else:
-            entry[1].extend(chunks)
+            entry[1].append(chunks)
 
     objects: dict[tuple[str, str], int] = {}
     for store in stores:
@@ -137,11 +138,12 @@ def render_exposition(
             key = (store.kind, namespace or "")
             objects[key] = objects.get(key, 0) + count
     for family, body in self_metrics.families(objects):
-        add(family, [body])
+        add(family, (body,))
     out: list[bytes] = []
-    for family, chunks in merged.values():
+    for family, parts in merged.values():
         out.append(family.openmetrics_header if openmetrics else family.text_header)
-        out.extend(chunks)
+        for part in parts:
+            out.extend(part)
     if openmetrics:
         out.append(b"# EOF\n")
     return b"".join(out)

@@ -129,6 +129,10 @@ class MetricsStore:
         self._objects: dict[str, _Rendered] = {}
         # namespace (None: cluster-scoped) -> objects held, for the objects self-metric.
         self._counts: dict[str | None, int] = {}
+        # Bumped on every change of `_objects`; `_columns` is the scrape view of one
+        # generation, so scrapes of an unchanged store skip regrouping the objects' bytes.
+        self._generation = 0
+        self._columns: tuple[int, list[tuple[MetricFamilyDef, tuple[bytes, ...]]]] | None = None
         self._log_lock = threading.Lock()
         self._last_log = 0.0
         self._suppressed = 0
@@ -189,6 +193,7 @@ class MetricsStore:
             if scope is None:
                 self._objects.clear()
                 self._counts.clear()
+                self._generation += 1
             else:
                 stale = [k for k, entry in self._objects.items() if entry[-1] == scope]
                 for key in stale:
@@ -204,6 +209,7 @@ class MetricsStore:
                 self._count_out(old[-1])
             self._counts[scope] = self._counts.get(scope, 0) + 1
         self._objects[key] = rendered
+        self._generation += 1
 
     def _count_out(self, scope: str | None) -> None:
         left = self._counts.get(scope, 0) - 1
@@ -216,6 +222,7 @@ class MetricsStore:
         old = self._objects.pop(key, None)
         if old is not None:
             self._count_out(old[-1])
+            self._generation += 1
 
     def _skip_invalid_metadata(self, obj: Any) -> None:
         self.self_metrics.record_skipped(self.kind, SKIPPED_INVALID_METADATA)
@@ -378,19 +385,30 @@ class MetricsStore:
         with self._lock:
             return dict(self._counts)
 
-    def family_chunks(self) -> list[tuple[MetricFamilyDef, list[bytes]]]:
+    def family_chunks(self) -> list[tuple[MetricFamilyDef, tuple[bytes, ...]]]:
         """Every family with its objects' bytes, from one consistent view, without copying them.
 
         Only references are taken under the lock (the bytes are immutable), so ingest waits
-        for a pointer copy per object, never for the body to be joined or sent.
+        for a pointer copy per object, never for the body to be joined or sent. The view is
+        kept until the next change, so callers must not mutate it (hence tuples).
         """
         with self._lock:
+            generation = self._generation
+            cached = self._columns
+            if cached is not None and cached[0] == generation:
+                return cached[1]
             entries = list(self._objects.values())
         if not entries:
-            return [(family, []) for family in self.families]
-        # One column per family, then the namespaces, which zip(strict=False) leaves out.
-        columns = zip(*entries, strict=True)
-        return [(f, list(column)) for f, column in zip(self.families, columns, strict=False)]
+            view: list[tuple[MetricFamilyDef, tuple[bytes, ...]]] = [
+                (family, ()) for family in self.families
+            ]
+        else:
+            # One column per family, then the namespaces, which zip(strict=False) leaves out.
+            columns = zip(*entries, strict=True)
+            view = list(zip(self.families, columns, strict=False))
+        # A change since the snapshot has bumped the generation: this view is then never used.
+        self._columns = (generation, view)
+        return view
 
     def family_bodies(self) -> list[tuple[MetricFamilyDef, bytes]]:
         """Every family with the concatenated lines of all objects, from one consistent view."""
