@@ -96,7 +96,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from rbac_double import Rbac, parse_rbac_path
+try:  # imported as a top-level module by the tests, as tests.kubeapi_double by bench/
+    from rbac_double import Rbac, parse_rbac_path
+except ModuleNotFoundError:
+    from tests.rbac_double import Rbac, parse_rbac_path
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
