@@ -98,6 +98,9 @@ SKIP_REASONS = ("invalid_metadata", "invalid_text")
 """The `reason` values of `OBJECTS_SKIPPED` (named where the store decides, in store.py)."""
 
 LIMITS = ("label_value_length", "series_per_family")
+
+WATCH_EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
+"""The watch event types the API defines; anything else is counted as `UNKNOWN`."""
 """The `limit` values of `SERIES_LIMITED`."""
 
 _Key = tuple[str, ...]
@@ -150,7 +153,10 @@ class SelfMetrics:
             self._add(WATCH_FAILURES, key, 0 if ok else 1)
 
     def record_event(self, kind: str, event_type: str) -> None:
-        """One watch event (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR...) was received."""
+        """One watch event was received. Types other than the API's five are counted as
+        `UNKNOWN`: a label value taken from the server must not mint new series."""
+        if event_type not in WATCH_EVENT_TYPES:
+            event_type = "UNKNOWN"
         key = (kind, event_type)
         with self._lock:
             self._events[key] = self._events.get(key, 0.0) + 1

@@ -12,6 +12,7 @@ KSM config serves the same values.
 
 from __future__ import annotations
 
+import calendar
 import datetime
 import math
 import re
@@ -148,7 +149,7 @@ def _parse_timestamp(text: str) -> float | None:
     if not (
         year >= 1  # year 0 matches the expression but no `datetime.date` holds it
         and 1 <= month <= 12
-        and 1 <= day <= 31
+        and 1 <= day <= calendar.monthrange(year, month)[1]
         and hour < 24
         and minute < 60
         and second < 61

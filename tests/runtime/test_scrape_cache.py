@@ -125,3 +125,16 @@ def test_merged_stores_do_not_grow_a_shared_view() -> None:
     first = render_exposition([one, two], one.self_metrics, openmetrics=True)
     assert render_exposition([one, two], one.self_metrics, openmetrics=True) == first
     assert [(f, tuple(chunks)) for f, chunks in one.family_chunks()] == view
+
+
+def test_unknown_watch_event_types_share_one_series() -> None:
+    """A type the API does not define (a hostile or broken server) must not mint a series."""
+    sm = SelfMetrics()
+    for event_type in ("ADDED", "SURPRISE", 'x"} 1\nfake_metric 1', "SURPRISE"):
+        sm.record_event("Widget", event_type)
+    text = self_text(sm).decode()
+    events = [line for line in text.splitlines() if "watch_events_total{" in line]
+    assert events == [
+        'operator_metrics_watch_events_total{kind="Widget",type="ADDED"} 1',
+        'operator_metrics_watch_events_total{kind="Widget",type="UNKNOWN"} 3',
+    ]

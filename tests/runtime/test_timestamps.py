@@ -21,6 +21,10 @@ CASES = [
     ("2026-11-27T13:27:18+0000", None),  # offset without its colon
     ("20261127T132718Z", None),
     ("2026-13-01T00:00:00Z", None),
+    ("2026-02-30T00:00:00Z", None),  # no such day: refused, not rolled into March
+    ("2026-04-31T00:00:00Z", None),
+    ("2024-02-29T00:00:00Z", 1709164800.0),  # a leap day
+    ("2100-02-29T00:00:00Z", None),  # not a leap year
     ("garbage", None),
     ("", None),
     ("Z", None),
