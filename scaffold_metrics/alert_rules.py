@@ -120,7 +120,10 @@ def runtime_rules(kinds: Sequence[KindPlan], job: str) -> list[dict[str, Any]]:
         f" or (rate({failures}[15m]) / rate({requests}[15m]) > 0.5)"
     )
     up = "up{job=" + promql_string(job) + "}"
-    collector = "{{ $labels.kind }} in namespace {{ $labels.namespace }}"
+    collector = (
+        "{{ $labels.kind }} in {{ with $labels.namespace }}namespace {{ . }}"
+        "{{ else }}all namespaces{{ end }}"
+    )
     return [
         _rule(
             "OperatorMetricsCollectorNotSynced",
@@ -128,7 +131,7 @@ def runtime_rules(kinds: Sequence[KindPlan], job: str) -> list[dict[str, Any]]:
             "15m",
             "critical",
             "operator-metrics collector has not synced.",
-            f"The operator-metrics collector of {collector} (empty: all namespaces) on "
+            f"The operator-metrics collector of {collector} on "
             "{{ $labels.instance }} has not completed a list of its objects, or most of its "
             "lists failed, for more than 15 minutes: its metrics are missing or stale.",
         ),
@@ -148,8 +151,9 @@ def runtime_rules(kinds: Sequence[KindPlan], job: str) -> list[dict[str, Any]]:
             "10m",
             "critical",
             "operator-metrics target is down.",
-            f"Prometheus has not scraped the custom-resource metrics of job {job} on "
-            "{{ $labels.instance }} for more than 10 minutes (down, or no target at all).",
+            f"Prometheus has not scraped the custom-resource metrics of job {job}"
+            "{{ with $labels.instance }} on {{ . }}{{ end }} for more than 10 minutes "
+            "(down, or no target at all).",
         ),
     ]
 

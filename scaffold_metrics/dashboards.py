@@ -210,6 +210,7 @@ def _table(title: str, description: str, unit: str, query: Any) -> Any:
         .datasource(_datasource())
         .with_target(query)
         .unit(unit)
+        .show_header(True)
         .with_transformation(
             DataTransformerConfig(id_val="organize", options={"excludeByName": hidden})
         )
