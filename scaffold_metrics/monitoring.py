@@ -14,7 +14,14 @@ from typing import Any
 from .alert_rules import alert_rule_files, left_out
 from .config import ProjectConfig, config_path
 from .dashboards import dashboard_files
-from .manifests import documents_of_kind, find_manifest, metrics_service_info, read_deployment
+from .errors import InputError
+from .manifests import (
+    documents_of_kind,
+    find_manifest,
+    is_templated,
+    metrics_service_info,
+    read_deployment,
+)
 from .monitoring_config import (
     ALERTS_KEY,
     DASHBOARD_SUFFIX,
@@ -79,12 +86,12 @@ def chosen_sections(
     """The `extra` sections after `init`'s flags: a flag turns its section on (keeping a
     recorded one as it is, with the user's edits) or off; no flag keeps what was recorded."""
     extra = dict(previous)
-    defaults = default_sections(PurePosixPath(service).parent, _job(root, service, operator))
     for key, wanted in ((DASHBOARDS_KEY, dashboards), (ALERTS_KEY, alerts)):
         if wanted is None:
             continue
         if wanted and extra.get(key) is None:
-            extra[key] = defaults[key]
+            job = _job(root, service, operator) if key == ALERTS_KEY else ""
+            extra[key] = default_sections(PurePosixPath(service).parent, job)[key]
         elif not wanted:
             extra.pop(key, None)
     return extra
@@ -109,12 +116,17 @@ def retired_outputs(root: Path, previous: Mapping[str, Any], extra: Mapping[str,
 def _job(root: Path, service: str, operator: str) -> str:
     """The scrape job of the metrics Service: its name, as a ServiceMonitor makes it."""
     path = root / service
-    if path.is_file():
-        info = metrics_service_info(path.read_text(encoding="utf-8", errors="replace"), path)
-        if info is not None and info.name:
-            return info.name
-        for _doc, data in documents_of_kind(path, "Service"):
-            name = (data.get("metadata") or {}).get("name") if isinstance(data, Mapping) else None
-            if isinstance(name, str) and name:
-                return name
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    if text and not is_templated(text):
+        try:
+            info = metrics_service_info(text, path)
+            if info is not None and info.name:
+                return info.name
+            for _doc, data in documents_of_kind(path, "Service"):
+                metadata = data.get("metadata") if isinstance(data, Mapping) else None
+                name = metadata.get("name") if isinstance(metadata, Mapping) else None
+                if isinstance(name, str) and name:
+                    return name
+        except InputError:
+            pass  # reported where the Service is edited; the job is only a default here
     return f"{operator}-metrics"
