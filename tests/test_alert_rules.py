@@ -24,6 +24,7 @@ PROMETHEUS_RULE = "deploy/prometheus/alerts-prometheusrule.yaml"
 MEMCACHED = {"namespace": "shop", "memcached": "cache"}
 KAFKA = {"namespace": "events", "kafka": "main"}
 TARGET = {"job": "memcached-operator", "instance": "10.0.0.7:8389"}
+CORPUS = Path(__file__).resolve().parent / "data" / "crds"
 
 
 @pytest.fixture(scope="module")
@@ -337,3 +338,27 @@ def test_alerts_paths_outside_the_project_are_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "`alerts.rules` '../outside.yaml' is outside the project" in result.stderr
     assert not (tmp_path / "outside.yaml").exists()
+
+
+def test_a_cluster_scoped_kind_is_alerted_on_by_name_alone(tmp_path: Path) -> None:
+    root = tmp_path / "provider-operator"
+    crd = root / "config/crd/providers.yaml"
+    crd.parent.mkdir(parents=True)
+    crd.write_text((CORPUS / "crossplane-providers.yaml").read_text())
+    result = run_cli("init", "--crd", crd, "--project", root, "--alerts")
+    assert result.exit_code == 0, result.stderr
+    rules, _ = _files(root)
+    condition = _not_ready_test({"provider": "core"}, "provider_status_condition", "Provider")
+    _test_rules(rules, [condition], tmp_path)
+
+
+def test_an_unknown_key_in_a_section_is_an_error_at_its_line(tmp_path: Path) -> None:
+    root = memcached_project(tmp_path / "op", "--alerts")
+    config = root / ".operator-metrics.yaml"
+    lines = config.read_text().splitlines()
+    at = lines.index("  job: memcached-operator")
+    lines.insert(at, "  severity: page")
+    config.write_text("\n".join(lines) + "\n")
+    result = run_cli("generate", "--project", root)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: unknown key 'severity' in `alerts`: {config}:{at + 1}")

@@ -26,7 +26,9 @@ from scaffold_metrics.runtime.selfmetrics import SelfMetrics
 pytest.importorskip("grafana_foundation_sdk", reason="needs operator-metrics[dashboards]")
 
 MEMCACHED_CRD = "config/crd/memcacheds.yaml"
-V1BETA1 = Path(__file__).resolve().parent / "data" / "crds" / "operator-sdk-memcached-v1beta1.yaml"
+CORPUS = Path(__file__).resolve().parent / "data" / "crds"
+V1BETA1 = CORPUS / "operator-sdk-memcached-v1beta1.yaml"
+PROVIDERS = CORPUS / "crossplane-providers.yaml"  # cluster-scoped, with conditions
 OBJECTS = (("o0", "shop"), ("o1", "web"), ("o2", "web"))
 GRAFANA_VARIABLES = {"$namespace": ".*", "$__rate_interval": "1m"}
 
@@ -45,15 +47,20 @@ def _project(root: Path, *crds: tuple[Path, str], metrics: str = "") -> Path:
     return root
 
 
-def _two_kinds(root: Path) -> Path:
+def _three_kinds(root: Path) -> Path:
+    """Memcached, Kafka (every opt-in field) and the cluster-scoped Provider."""
     return _project(
-        root, (MEMCACHED_V1, MEMCACHED_CRD), (KAFKA_SOURCE, KAFKA_CRD), metrics=KAFKA_METRICS
+        root,
+        (MEMCACHED_V1, MEMCACHED_CRD),
+        (KAFKA_SOURCE, KAFKA_CRD),
+        (PROVIDERS, "config/crd/providers.yaml"),
+        metrics=KAFKA_METRICS,
     )
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _two_kinds(tmp_path_factory.mktemp("dashboards") / "operator")
+    return _three_kinds(tmp_path_factory.mktemp("dashboards") / "operator")
 
 
 def _dashboard(project: Path, kind: KindPlan) -> dict[str, Any]:
@@ -104,11 +111,12 @@ def sample_object(kind: KindPlan, name: str, namespace: str, index: int) -> dict
         "kind": kind.kind,
         "metadata": {
             "name": name,
-            "namespace": namespace,
             "uid": f"{kind.module}-{name}",
             "creationTimestamp": "2026-01-01T00:00:00Z",
         },
     }
+    if kind.namespaced:
+        obj["metadata"]["namespace"] = namespace
     for family in kind.families:
         value = _sample_value(family, index)
         if value is None:
@@ -152,7 +160,7 @@ def _label_values(base: str, label: str, match: str) -> list[str]:
 
 def test_every_dashboard_query_returns_series_from_the_runtime(project: Path) -> None:
     kinds = project_kinds(project)
-    assert [k.kind for k in kinds] == ["Kafka", "Memcached"]
+    assert [k.kind for k in kinds] == ["Kafka", "Memcached", "Provider"]
     self_metrics = SelfMetrics()
     collectors = []
     with imported_package(project) as package:
@@ -172,14 +180,17 @@ def test_every_dashboard_query_returns_series_from_the_runtime(project: Path) ->
             wait_for_query(prom, "count_over_time(up[1m]) >= 3")
             for kind in kinds:
                 dashboard = _dashboard(project, kind)
-                (namespace_variable,) = [
+                namespace_variables = [
                     v for v in dashboard["templating"]["list"] if v["name"] == "namespace"
                 ]
-                match = namespace_variable["query"].removeprefix("label_values(").split(",")[0]
-                assert sorted(_label_values(prom, "namespace", match)) == ["shop", "web"]
+                assert len(namespace_variables) == kind.namespaced
+                for variable in namespace_variables:
+                    match = variable["query"].removeprefix("label_values(").split(",")[0]
+                    assert sorted(_label_values(prom, "namespace", match)) == ["shop", "web"]
                 targets = list(_targets(dashboard))
                 assert len(targets) >= 10
                 for title, target in targets:
+                    assert kind.namespaced or "$namespace" not in target["expr"]
                     result = query(prom, _substituted(target["expr"]))
                     assert result, f"{kind.kind} panel {title!r}: no series for {target['expr']}"
                 _check_state_timelines(prom, kind, dashboard)
@@ -254,7 +265,8 @@ def test_dashboards_load_through_the_builder_model_without_losing_anything(proje
         assert all(not isinstance(p.options, dict) for p in panels), kind.kind
         assert {p.type_val for p in panels} >= {"stat", "timeseries", "table", "state-timeline"}
         variables = {v.name: v.type_val for v in model.templating.list_val or []}
-        assert variables == {"datasource": "datasource", "namespace": "query"}
+        namespace = {"namespace": "query"} if kind.namespaced else {}
+        assert variables == {"datasource": "datasource", **namespace}, kind.kind
 
 
 def test_a_lost_key_is_noticed() -> None:
@@ -263,17 +275,19 @@ def test_a_lost_key_is_noticed() -> None:
 
 
 def test_dashboards_are_deterministic(project: Path, tmp_path: Path) -> None:
-    again = _two_kinds(tmp_path / "operator")
-    for kind in project_kinds(project):
-        first, second = _dashboard(project, kind), _dashboard(again, kind)
-        assert first == second
-        assert first["uid"].startswith(f"om-{kind.module}-") and len(first["uid"]) <= 40
-        ids = [p["id"] for p in first["panels"]]
-        assert ids == list(range(1, len(ids) + 1))
-    uids = {_dashboard(project, k)["uid"] for k in project_kinds(project)}
-    assert len(uids) == 2
+    """Regenerated elsewhere (another path, a fresh plan), every byte is the same; uids are
+    the kind's own and panel ids run in order."""
+    again = tmp_path / "elsewhere"
+    shutil.copytree(project, again)
     check = run_cli("generate", "--check", "--project", again)
     assert check.exit_code == 0, check.stdout + check.stderr
+    kinds = project_kinds(project)
+    for kind in kinds:
+        dashboard = _dashboard(project, kind)
+        assert dashboard["uid"].startswith(f"om-{kind.module}-") and len(dashboard["uid"]) <= 40
+        ids = [p["id"] for p in dashboard["panels"]]
+        assert ids == list(range(1, len(ids) + 1))
+    assert len({_dashboard(project, k)["uid"] for k in kinds}) == len(kinds) == 3
 
 
 def test_panels_the_plan_cannot_feed_are_left_out_and_named(tmp_path: Path) -> None:
