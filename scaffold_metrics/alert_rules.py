@@ -12,6 +12,7 @@ plan cannot feed is left out and listed in the files' header.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +52,15 @@ def _rule(
     return rule
 
 
+def template_text(text: str) -> str:
+    """`text` as it must appear in an annotation (a Go template): as it is, or, when it holds
+    an action's delimiter, as a string literal the template prints, so CRD text (a kind's name)
+    is never run as template code."""
+    if "{{" not in text and "}}" not in text:
+        return text
+    return "{{ " + json.dumps(text) + " }}"
+
+
 def _object(kind: KindPlan) -> str:
     """The object an alert is about, as alert templates write it."""
     name = "{{ $labels." + kind.label_name + " }}"
@@ -61,7 +71,7 @@ def kind_rules(signals: KindSignals, conditions: Sequence[str]) -> list[dict[str
     """The alerts about the objects of one kind (those its plan can feed)."""
     kind = signals.kind
     prefix = kind.class_prefix
-    obj = f"{kind.kind} {_object(kind)}"
+    obj = f"{template_text(kind.kind)} {_object(kind)}"
     rules = []
     if signals.conditions is not None:
         family = signals.conditions
@@ -151,7 +161,7 @@ def runtime_rules(kinds: Sequence[KindPlan], job: str) -> list[dict[str, Any]]:
             "10m",
             "critical",
             "operator-metrics target is down.",
-            f"Prometheus has not scraped the custom-resource metrics of job {job}"
+            f"Prometheus has not scraped the custom-resource metrics of job {template_text(job)}"
             "{{ with $labels.instance }} on {{ . }}{{ end }} for more than 10 minutes "
             "(down, or no target at all).",
         ),

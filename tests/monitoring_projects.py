@@ -4,6 +4,7 @@ metadata.generation and metadata.deletionTimestamp (so every alert of a kind is 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,38 @@ metrics:
       include:
         - metadata.generation
         - metadata.deletionTimestamp
+"""
+# A kind whose name is template and PromQL syntax: text in every output, never code.
+HOSTILE_KIND = 'Evil{{ query "up" }}"\n'
+HOSTILE_CRD = f"""\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: evils.example.com
+spec:
+  group: example.com
+  names:
+    kind: {json.dumps(HOSTILE_KIND)}
+    plural: evils
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          status:
+            type: object
+            properties:
+              conditions:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    type: {{type: string}}
+                    status: {{type: string}}
 """
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from monitoring_projects import (
+    HOSTILE_CRD,
+    HOSTILE_KIND,
     kafka_project,
     load_yaml,
     memcached_project,
@@ -362,3 +364,22 @@ def test_an_unknown_key_in_a_section_is_an_error_at_its_line(tmp_path: Path) -> 
     result = run_cli("generate", "--project", root)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: unknown key 'severity' in `alerts`: {config}:{at + 1}")
+
+
+def test_a_hostile_kind_name_is_text_in_the_annotations_never_template_code(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "evil-operator"
+    root.mkdir()
+    (root / "crd.yaml").write_text(HOSTILE_CRD)
+    result = run_cli("init", "--crd", root / "crd.yaml", "--project", root, "--alerts")
+    assert result.exit_code == 0, result.stderr
+    rules, _ = _files(root)
+    (rule,) = load_yaml(rules)["groups"][0]["rules"]
+    labels = {"namespace": "a", rule["expr"].split("_status_condition")[0]: "x"}
+    family = rule["expr"].split("{")[0]
+    test = _not_ready_test(labels, family, rule["alert"].removesuffix("NotReady"))
+    expected = test["alert_rule_test"][1]["exp_alerts"][0]["exp_annotations"]
+    for key in expected:  # the kind as it is written in the CRD, not as a class name
+        expected[key] = expected[key].replace(rule["alert"].removesuffix("NotReady"), HOSTILE_KIND)
+    _test_rules(rules, [test], tmp_path)

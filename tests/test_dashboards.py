@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import urllib.parse
 import urllib.request
@@ -15,8 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from monitoring_projects import KAFKA_CRD, KAFKA_METRICS, KAFKA_SOURCE, load_yaml, project_kinds
-from prom_helpers import query, running_prometheus, wait_for_query
+from monitoring_projects import (
+    HOSTILE_CRD,
+    HOSTILE_KIND,
+    KAFKA_CRD,
+    KAFKA_METRICS,
+    KAFKA_SOURCE,
+    load_yaml,
+    project_kinds,
+)
+from prom_helpers import PROMTOOL, query, running_prometheus, wait_for_query
 from scaffold_helpers import MEMCACHED_V1, imported_package, run_cli
 
 from scaffold_metrics.plan import FamilyPlan, KindPlan
@@ -331,3 +340,23 @@ def test_without_the_builder_library_dashboards_are_a_clear_error(
     assert result.exit_code == 2
     assert result.stderr.startswith("error: the dashboards need grafana-foundation-sdk")
     assert "pip install 'operator-metrics[dashboards]'" in result.stderr
+
+
+def test_a_hostile_kind_name_stays_inside_the_dashboard_strings(tmp_path: Path) -> None:
+    """Every query of a kind named with quotes, braces and a newline still parses as PromQL
+    (checked by promtool as recording rules) and matches the kind label exactly."""
+    root = tmp_path / "evil-operator"
+    root.mkdir()
+    (root / "crd.yaml").write_text(HOSTILE_CRD)
+    result = run_cli("init", "--crd", root / "crd.yaml", "--project", root, "--dashboards")
+    assert result.exit_code == 0, result.stderr
+    (kind,) = project_kinds(root)
+    assert kind.kind == HOSTILE_KIND
+    dashboard = _dashboard(root, kind)
+    exprs = [_substituted(t["expr"]) for _title, t in _targets(dashboard)]
+    assert any(f"{{kind={json.dumps(HOSTILE_KIND)}}}" in e for e in exprs)
+    rules = tmp_path / "queries.yaml"
+    records = [{"record": f"dashboard:query{i}", "expr": e} for i, e in enumerate(exprs)]
+    rules.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": records}]}))
+    proc = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
