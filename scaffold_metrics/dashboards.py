@@ -301,6 +301,13 @@ def _objects(layout: _Layout, signals: KindSignals) -> None:
         )
 
 
+def _numbered(series: str, value: int) -> str:
+    """The series of a state set that are 1 now, valued `value` instead: `or` of these per
+    state gives one series per object whose number a state timeline maps back to the state."""
+    sign = "-" if value < 0 else "+"
+    return f"(({series} == 1) * 0 {sign} {abs(value)})"
+
+
 def _conditions(layout: _Layout, signals: KindSignals) -> None:
     family = signals.conditions
     if family is None:
@@ -309,8 +316,7 @@ def _conditions(layout: _Layout, signals: KindSignals) -> None:
     type_label, status_label = family.extra_labels[:2]
     by = ", ".join((*kind.object_labels, type_label))
     parts = [
-        f"(({family.name}{selector(kind, f'{status_label}={promql_string(text)}')} == 1) * 0 + "
-        f"{value})"
+        _numbered(f"{family.name}{selector(kind, f'{status_label}={promql_string(text)}')}", value)
         for text, value, _color in _CONDITION_STATES
     ]
     expr = f"max by ({by}) ({' or '.join(parts)})"
@@ -348,7 +354,7 @@ def _states(layout: _Layout, signals: KindSignals) -> None:
         label = family.extra_labels[0]
         states = [(s, i, _PALETTE[i % len(_PALETTE)]) for i, s in enumerate(family.states)]
         parts = [
-            f"(({family.name}{selector(kind, f'{label}={promql_string(s)}')} == 1) * 0 + {i})"
+            _numbered(f"{family.name}{selector(kind, f'{label}={promql_string(s)}')}", i)
             for s, i, _color in states
         ]
         expr = f"max by ({', '.join(kind.object_labels)}) ({' or '.join(parts)})"
