@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from .render import RenderedFile, comment_text
 
 RUNTIME_GROUP = "operator-metrics.runtime"
 STUCK_DELETION_SECONDS = 15 * 60
+_PLAIN_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
 
 def _rule(
@@ -67,10 +69,18 @@ def _object(kind: KindPlan) -> str:
     return ("{{ $labels.namespace }}/" + name) if kind.namespaced else name
 
 
-def kind_rules(signals: KindSignals, conditions: Sequence[str]) -> list[dict[str, Any]]:
-    """The alerts about the objects of one kind (those its plan can feed)."""
+def alert_prefix(kind: KindPlan, plan: MetricsPlan) -> str:
+    """What a kind's alert names start with: the kind (`HTTPRoute`) when it is a plain name
+    no other kind of the project has, else its unique generated class name (`HttpRoute`)."""
+    same = sum(1 for k in plan.kinds if k.kind == kind.kind)
+    return kind.kind if same == 1 and _PLAIN_KIND.match(kind.kind) else kind.class_prefix
+
+
+def kind_rules(
+    signals: KindSignals, conditions: Sequence[str], prefix: str
+) -> list[dict[str, Any]]:
+    """The alerts about the objects of one kind (those its plan can feed), named `prefix...`."""
     kind = signals.kind
-    prefix = kind.class_prefix
     obj = f"{template_text(kind.kind)} {_object(kind)}"
     rules = []
     if signals.conditions is not None:
@@ -172,7 +182,7 @@ def rule_groups(plan: MetricsPlan, config: AlertsConfig) -> list[dict[str, Any]]
     """Every group: one per kind with alerts, then the runtime's."""
     groups = []
     for kind in plan.kinds:
-        rules = kind_rules(kind_signals(kind), config.conditions)
+        rules = kind_rules(kind_signals(kind), config.conditions, alert_prefix(kind, plan))
         if rules:
             groups.append({"name": f"operator-metrics.{kind.module}", "rules": rules})
     groups.append({"name": RUNTIME_GROUP, "rules": runtime_rules(plan.kinds, config.job)})

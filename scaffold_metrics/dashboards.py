@@ -194,6 +194,7 @@ def _stat(title: str, description: str, query: Any) -> Any:
         .datasource(_datasource())
         .with_target(query)
         .graph_mode(BigValueGraphMode.AREA)
+        .no_value("0")
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     )
 

@@ -30,16 +30,20 @@ metrics:
 """
 # A kind whose name is template and PromQL syntax: text in every output, never code.
 HOSTILE_KIND = 'Evil{{ query "up" }}"\n'
-HOSTILE_CRD = f"""\
+
+
+def crd_with_conditions(kind: str, plural: str) -> str:
+    """A namespaced CRD of `kind` whose only planned field is status.conditions."""
+    return f"""\
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: evils.example.com
+  name: {plural}.example.com
 spec:
   group: example.com
   names:
-    kind: {json.dumps(HOSTILE_KIND)}
-    plural: evils
+    kind: {json.dumps(kind)}
+    plural: {plural}
   scope: Namespaced
   versions:
   - name: v1
@@ -60,6 +64,9 @@ spec:
                     type: {{type: string}}
                     status: {{type: string}}
 """
+
+
+HOSTILE_CRD = crd_with_conditions(HOSTILE_KIND, "evils")
 
 
 def memcached_project(root: Path, *flags: str) -> Path:

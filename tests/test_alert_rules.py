@@ -14,6 +14,7 @@ import pytest
 from monitoring_projects import (
     HOSTILE_CRD,
     HOSTILE_KIND,
+    crd_with_conditions,
     kafka_project,
     load_yaml,
     memcached_project,
@@ -383,3 +384,16 @@ def test_a_hostile_kind_name_is_text_in_the_annotations_never_template_code(
     for key in expected:  # the kind as it is written in the CRD, not as a class name
         expected[key] = expected[key].replace(rule["alert"].removesuffix("NotReady"), HOSTILE_KIND)
     _test_rules(rules, [test], tmp_path)
+
+
+def test_alert_names_keep_the_kinds_own_spelling(tmp_path: Path) -> None:
+    """`HTTPRoute` alerts are `HTTPRouteNotReady` (not the class name `HttpRoute`)."""
+    root = tmp_path / "gateway-operator"
+    root.mkdir()
+    (root / "crd.yaml").write_text(crd_with_conditions("HTTPRoute", "httproutes"))
+    result = run_cli("init", "--crd", root / "crd.yaml", "--project", root, "--alerts")
+    assert result.exit_code == 0, result.stderr
+    rules, _ = _files(root)
+    (rule,) = load_yaml(rules)["groups"][0]["rules"]
+    assert rule["alert"] == "HTTPRouteNotReady"
+    assert rule["expr"].startswith("http_route_status_condition{")
