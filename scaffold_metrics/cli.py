@@ -35,6 +35,7 @@ from .explain import build_plan, explanation_json, explanation_table, plan_input
 from .explain import explain as explain_plan
 from .files import FileChange, apply, check_writable, compare, unified_diff, write_file
 from .ksm import ksm_config
+from .monitoring import chosen_sections, retired_outputs
 from .pipeline import build_project, check_recorded_crds, choose_service, relative_path
 from .render import RenderedFile
 
@@ -130,6 +131,7 @@ def _sync(
     Notes are advice for the person choosing at `init`; `generate` repeats none of them, only
     what the plan left out."""
     build = build_project(root, config)
+    retired = (*retired, *build.retired)
     for note in [*build.notes, *build.plan_notes] if show_notes else build.plan_notes:
         click.echo(note, err=True)
     files = list(build.files)
@@ -257,6 +259,16 @@ def cli() -> None:
     default=None,
     help="Generate a prometheus-operator ServiceMonitor for the metrics Service.",
 )
+@click.option(
+    "--dashboards/--no-dashboards",
+    default=None,
+    help="Generate a Grafana dashboard per kind (needs the `dashboards` extra).",
+)
+@click.option(
+    "--alerts/--no-alerts",
+    default=None,
+    help="Generate Prometheus alerting rules (a rules file and a PrometheusRule).",
+)
 def init(
     crds: tuple[Path, ...],
     project: Path,
@@ -270,6 +282,8 @@ def init(
     operator_name: str | None,
     rbac: bool | None,
     service_monitor: bool | None,
+    dashboards: bool | None,
+    alerts: bool | None,
 ) -> None:
     """Scaffold metrics for the CRDs into the operator's repository and record the choices."""
     root = project
@@ -305,10 +319,14 @@ def init(
         service_monitor=extra_manifest(
             service_monitor, previous.service_monitor if previous else None, "servicemonitor"
         ),
-        extra=previous.extra if previous else {},
+        extra=chosen_sections(
+            root, previous.extra if previous else {}, dashboards, alerts, service_path, name
+        ),
     )
     flags = {"package": "--package", "main": "--main", "service": "--service"}
     flags.update(rbac="--rbac", service_monitor="--service-monitor")
+    flags.update({"dashboards.directory": "--dashboards", "alerts.rules": "--alerts"})
+    flags["alerts.prometheus_rule"] = "--alerts"
     for key, value, problem in unwritable_paths(config, root):
         raise UsageError(f"{flags[key]} path {value[:200]!r} {problem}", root, hint=OUTSIDE_HINT)
     config_file = RenderedFile(
@@ -316,6 +334,8 @@ def init(
     )
     earlier = (previous.rbac, previous.service_monitor) if previous else ()
     retired = tuple(p for p in earlier if p and p not in (config.rbac, config.service_monitor))
+    if previous is not None:
+        retired += tuple(retired_outputs(root, previous.extra, config.extra))
     moved_from = previous.package if previous and previous.package != config.package else None
     if moved_from is not None:
         click.echo(

@@ -17,6 +17,8 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import InputError
+from .monitoring_config import SECTIONS as INIT_SECTIONS
+from .monitoring_config import unwritable_section_paths
 from .project_paths import path_problem
 from .yamldocs import check_bounds
 
@@ -69,8 +71,9 @@ _KNOWN_KEYS = {
     "rbac",
     "service_monitor",
 }
-# Sections read by later pipeline stages (metric selection); kept as they are.
-_SECTION_KEYS = {"metrics"}
+# Sections read by later pipeline stages (metric selection, dashboards, alerts); kept as they
+# are. `init` writes the INIT_SECTIONS from its flags, the others only survive its rewrite.
+_SECTION_KEYS = {"metrics", *INIT_SECTIONS}
 # Keys naming files (or, for `package`, a directory) that generation writes: each must stay
 # inside the project. `crds` are only read, so they may point anywhere.
 WRITTEN_PATH_KEYS = ("package", "main", "service", "rbac", "service_monitor")
@@ -108,7 +111,10 @@ def load_config(root: Path) -> ProjectConfig:
     config = _parse(data, path)
     for key, value, problem in unwritable_paths(config, root):
         raise InputError(
-            f"`{key}` {value[:200]!r} {problem}", path, _line(data, key), hint=OUTSIDE_HINT
+            f"`{key}` {value[:200]!r} {problem}",
+            path,
+            _line(data, key.split(".")[0]),
+            hint=OUTSIDE_HINT,
         )
     return config
 
@@ -122,7 +128,7 @@ def unwritable_paths(config: ProjectConfig, root: Path) -> list[tuple[str, str, 
         problem = path_problem(root, value) if value is not None else None
         if problem is not None:
             found.append((key, value, problem))
-    return found
+    return found + unwritable_section_paths(config.extra, root)
 
 
 def _line(data: Any, key: str) -> int | None:
@@ -227,6 +233,11 @@ def render_config(config: ProjectConfig, existing: str | None) -> str:
     for key, value in values.items():
         if data.get(key) != value:
             data[key] = value
+    for key in INIT_SECTIONS:
+        if config.extra.get(key) is None:
+            data.pop(key, None)
+        elif data.get(key) != config.extra[key]:
+            data[key] = config.extra[key]
     buffer = io.StringIO()
     yaml.dump(data, buffer)
     return buffer.getvalue()

@@ -16,6 +16,7 @@ from .crd import load_crds
 from .errors import InputError, UsageError
 from .install_source import install_requirement, installed_origin
 from .metric_config import parse_metrics_config
+from .monitoring import monitoring_files, stale_dashboards
 from .paths import relative_path
 from .plan import MetricsPlan, PlanOptions, plan_metrics
 from .project_manifests import choose_service, manifest_files
@@ -34,13 +35,15 @@ ENV_PORT = "METRICS_PORT"
 class ProjectBuild:
     """Files to bring onto disk, the plan they came from, and notes for the user: `notes` are
     advice for the choices made at `init`; `plan_notes` say what the plan left out (the cap),
-    which every regeneration repeats, as the plan may change with the CRDs."""
+    which every regeneration repeats, as the plan may change with the CRDs; `retired` are
+    generated files found on disk that the build no longer produces."""
 
     plan: MetricsPlan
     files: list[RenderedFile]
     owned_dirs: list[str]
     notes: list[str] = field(default_factory=list)
     plan_notes: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
 
 
 def _package_path(package: str) -> PurePosixPath:
@@ -89,8 +92,14 @@ def build_project(root: Path, config: ProjectConfig) -> ProjectBuild:
     if requirements is not None:
         files.append(requirements)
     files.extend(manifest_files(root, config, plan, notes))
+    files.extend(monitoring_files(root, config, plan, source_list, notes))
     return ProjectBuild(
-        plan=plan, files=files, owned_dirs=[str(package)], notes=notes, plan_notes=plan_notes
+        plan=plan,
+        files=files,
+        owned_dirs=[str(package)],
+        notes=notes,
+        plan_notes=plan_notes,
+        retired=stale_dashboards(root, config, files),
     )
 
 
