@@ -28,7 +28,9 @@ kube-apiserver v1.36 that a list/watch client meets, as captured in
   current state and never an end bookmark);
   `allowWatchBookmarks=true`: BOOKMARKs (metadata.resourceVersion only) every
   `bookmark_interval` seconds and one just before `timeoutSeconds` ends the stream;
-- event lines deliberately split across HTTP chunks (`split_event_lines`);
+- event lines deliberately split across HTTP chunks (`split_event_lines`): a watch's initial
+  events packed into `chunk_size` (2048) byte chunks as the real server's response buffer
+  frames a burst (transcript 13), every later event over two chunks;
 - 404 `text/plain` "404 page not found" for a resource that is not served (CRD not installed);
 - 403 JSON Status naming user, verb, resource, group and scope for forbidden scopes (except
   for requests with the cluster admin's `ADMIN_TOKEN`: a test's own setup); for requests with
@@ -1361,6 +1363,17 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._chunks(line)
 
+    def _send_burst(self, events: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """Events sent all at once (the synthetic initial ones): as kube-apiserver's Go HTTP
+        server frames them, packed into chunks of its 2048-byte response buffer, flushed at
+        the end (transcript 13); one at a time with `split_event_lines=False`."""
+        if not self.double.split_event_lines:
+            for type_, obj in events:
+                self._send_event(type_, obj)
+            return
+        lines = b"".join(wire_json({"type": t, "object": o}) + b"\n" for t, o in events)
+        self._chunks(lines)
+
     # -- dispatch -------------------------------------------------------------------------
 
     def _begin(self, method: str) -> RequestRecord:
@@ -1664,17 +1677,15 @@ class _Handler(BaseHTTPRequestHandler):
                 with d._cond:
                     cut = d._cut_initial.pop(0) if d._cut_initial else None
             if initial or (send_initial is None and rv_param in ("", "0")):
-                for i, obj in enumerate(snapshot):
-                    if i == cut:
-                        self._abort()
-                        return
-                    self._send_event("ADDED", obj)
-                if cut is not None:
-                    self._abort()
-                    return
+                burst = [("ADDED", obj) for obj in snapshot]
                 last = current_rv
                 if initial and bookmarks:
-                    self._send_event("BOOKMARK", self._bookmark(spec, last, initial_end=True))
+                    burst.append(("BOOKMARK", self._bookmark(spec, last, initial_end=True)))
+                if cut is not None:
+                    self._send_burst(burst[:cut])
+                    self._abort()
+                    return
+                self._send_burst(burst)
             elif rv_param in ("", "0"):  # sendInitialEvents=false: only changes from now
                 last = current_rv
             else:

@@ -488,6 +488,10 @@ def test_chunk_boundaries_do_not_follow_event_lines(double: KubeApiDouble) -> No
     )
     assert any(not c.endswith(b"\n") for c in chunks), "some chunk ends mid-event"
     assert [e["type"] for e in events(b"".join(chunks))] == ["ADDED"] * 3
+    # the burst of initial events fills the server's 2048-byte buffer, chunk after chunk
+    real_sizes = [int(x, 16) for x in re.findall(r"^\[\+\s*[\d.]+s\] ([0-9a-f]+)$", text, re.M)]
+    assert real_sizes[0] == 2048 and real_sizes[-1] == 0
+    assert [len(c) for c in chunks[:-1]] == [2048] * (len(chunks) - 1)
 
 
 def test_drop_connections_truncates_open_watches(double: KubeApiDouble) -> None:
