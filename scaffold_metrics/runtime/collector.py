@@ -122,7 +122,12 @@ def resource_version_went_back(last: str | None, new: str) -> bool:
 
 
 class Collector:
-    """Keeps `store` in step with `plural.group/version` objects in `namespace` (None: all)."""
+    """Keeps `store` in step with `plural.group/version` objects in `namespace` (None: all).
+
+    `list_mode` is how it syncs: "auto" (streaming list, paged LIST where the server does not
+    do them), "stream" or "paged" (that one only); `initial_events_timeout` bounds the silence
+    a streaming list may keep before its end bookmark (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -591,7 +596,7 @@ def new_collectors(
     `store`, by default one new `MetricsStore(generator)`; `self_metrics` defaults to the
     store's own `self_metrics` registry. `max_series_per_family` and `max_label_value_length`
     bound one object's share of a scrape in that new store (see `MetricsStore`). `options` go
-    to `Collector`.
+    to `Collector` (`list_mode`, timeouts, backoff).
     """
     if client is None:
         client = load_api_client()
