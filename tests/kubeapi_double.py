@@ -280,7 +280,7 @@ class KubeApiDouble:
         self._failures: list[int] = []
         self._injected = 0
         self._expire_continue = 0
-        self._cut_initial: list[int] = []
+        self._cut_initial: list[tuple[int, bool]] = []
         self._stall_until = 0.0
         self._closing = False
         self._server: ThreadingHTTPServer | None = None
@@ -536,12 +536,13 @@ class KubeApiDouble:
         with self._cond:
             self._expire_continue += count
 
-    def cut_initial_events(self, after: int, count: int = 1) -> None:
+    def cut_initial_events(self, after: int, count: int = 1, clean: bool = False) -> None:
         """The next `count` streaming lists break their connection (a truncated chunked body,
         as a dying proxy leaves it) after `after` of their initial ADDED events, before the
-        initial-events-end bookmark."""
+        initial-events-end bookmark; `clean`: end the body properly there instead (as the
+        server does at `timeoutSeconds`)."""
         with self._cond:
-            self._cut_initial.extend([after] * count)
+            self._cut_initial.extend([(after, clean)] * count)
 
     def drop_connections(self) -> None:
         """Abruptly close every open watch (no terminating chunk), as a dying proxy would."""
@@ -1682,8 +1683,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if initial and bookmarks:
                     burst.append(("BOOKMARK", self._bookmark(spec, last, initial_end=True)))
                 if cut is not None:
-                    self._send_burst(burst[:cut])
-                    self._abort()
+                    self._send_burst(burst[: cut[0]])
+                    if cut[1]:
+                        self._end_chunked()
+                    else:
+                        self._abort()
                     return
                 self._send_burst(burst)
             elif rv_param in ("", "0"):  # sendInitialEvents=false: only changes from now

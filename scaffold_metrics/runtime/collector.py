@@ -28,7 +28,9 @@ its lifetime. The server says so in one of these ways:
   without the annotation there is proof. When the stream only falls silent (a quiet cluster),
   silence is not proof (a stalled connection looks the same): after `initial_events_timeout`
   seconds without a byte, or a stream that ends before the bookmark, the attempt is retried, and
-  only `INCOMPLETE_STREAMS_BEFORE_FALLBACK` such attempts in a row make it fall back.
+  only `INCOMPLETE_STREAMS_BEFORE_FALLBACK` such attempts in a row make it fall back, and only
+  while no streaming list has completed (a server that did one does them: what cuts its streams
+  is the network, and it is retried with backoff as any error).
 
 `list_mode="stream"` never falls back (each of these is then an error, retried with backoff),
 `list_mode="paged"` never tries. `sync_mode` says which one a collector uses now, and so does
@@ -176,6 +178,7 @@ class Collector:
         self.initial_events_timeout = initial_events_timeout
         self._streaming = list_mode != "paged"
         self._incomplete_streams = 0  # streaming lists in a row without their end bookmark
+        self._streamed = False  # a streaming list completed: the server does them
         self.path = resource_path(group, version, plural, self.namespace)
         self.resource_version: str | None = None
         """Where the next watch starts; None means the next step is a sync (a streaming list
@@ -423,6 +426,7 @@ class Collector:
         self._check_stopped()
         self.store.replace(items, self.namespace)
         self._incomplete_streams = 0
+        self._streamed = True
         self._synced_at(str(rv), len(items))
 
     def _on_no_streaming_list(self, exc: _NoStreamingList) -> None:
@@ -438,21 +442,25 @@ class Collector:
         self.self_metrics.record_list_mode(self.kind, self.scope_label, self.sync_mode)
 
     def _on_incomplete_stream(self, exc: InitialEventsIncomplete) -> None:
-        """Nothing published; start over, or, after too many in a row, fall back."""
+        """Nothing published; start over, or, after too many in a row from a server that never
+        completed one, fall back."""
         self._incomplete_streams += 1
-        if self.list_mode == "stream":
-            self._on_error(exc)
-        elif self._incomplete_streams >= INCOMPLETE_STREAMS_BEFORE_FALLBACK:
-            self._on_no_streaming_list(
-                _NoStreamingList(
-                    f"{self._incomplete_streams} streaming lists in a row without the "
-                    f"initial-events-end bookmark, the last: {exc}"
+        count = self._incomplete_streams
+        if self.list_mode == "auto" and not self._streamed:
+            if count >= INCOMPLETE_STREAMS_BEFORE_FALLBACK:
+                self._on_no_streaming_list(
+                    _NoStreamingList(
+                        f"{count} streaming lists in a row without the initial-events-end "
+                        f"bookmark, the last: {exc}"
+                    )
                 )
-            )
-        else:
-            log.info("%s: %s; starting the streaming list again", self.describe(), exc)
-            self._failures += 1
-            self._sleep_backoff()
+                return
+        elif self.list_mode == "stream" or count > 1:
+            self._on_error(exc)  # rate-limited warning and backoff, as for any error
+            return
+        log.info("%s: %s; starting the streaming list again", self.describe(), exc)
+        self._failures += 1
+        self._sleep_backoff()
 
     def _watch(self) -> None:
         assert self.resource_version is not None

@@ -193,6 +193,38 @@ def test_stream_cut_before_the_end_bookmark_publishes_nothing(
     assert col.sync_mode == "stream", "a broken connection is no reason to fall back"
 
 
+def test_streams_that_end_before_the_bookmark_fall_back_only_if_none_completed(
+    kube: ApiBackend, running: Any
+) -> None:
+    """Two streams in a row ending before their end bookmark, with no other sign: a server
+    that ignores streaming lists, for a collector that never completed one; a network
+    problem, retried, for one that did."""
+    double = need_double(kube)
+    kube.create(make_obj(MEMCACHED, "a", "default"))
+    double.cut_initial_events(after=1, count=2, clean=True)
+    fresh = collector(kube, FakeStore())
+    running(fresh)
+    assert fresh.wait_for_sync(10)
+    assert fresh.sync_mode == "paged"
+    assert len(streaming_watches(kube)) == 2
+    fresh.stop()
+    store = FakeStore()
+    streamed = collector(kube, store)
+    running(streamed)
+    assert streamed.wait_for_sync(10) and streamed.sync_mode == "stream"
+    double.forbid(None)  # away, a 410, then three resyncs that end early
+    double.drop_connections()
+    eventually(lambda: double.watch_requests()[-1].status == 403, what="403 while away")
+    kube.create(make_obj(MEMCACHED, "b", "default"))
+    double.compact()
+    double.cut_initial_events(after=1, count=3, clean=True)
+    double.allow(None)
+    eventually(lambda: store.names() == {"default/a", "default/b"}, what="resync")
+    assert streamed.sync_mode == "stream"
+    assert len(streaming_watches(kube)) == 2 + 1 + 4
+    assert len(double.list_requests()) == 1, "only the first collector's"
+
+
 def test_fallback_to_paged_list_when_the_server_refuses_streaming_lists(
     kube_without_watch_list: ApiBackend, running: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
