@@ -374,3 +374,33 @@ def test_list_mode_option_and_environment() -> None:
         metrics_settings(8080, environ={"METRICS_LIST_MODE": "chunked"})
     with pytest.raises(ValueError, match="list_mode must be one of auto, stream, paged"):
         Collector(None, "g", "v1", "things", "Thing", None, FakeStore(), list_mode="chunked")
+
+
+def test_after_the_end_bookmark_the_stream_waits_as_long_as_any_watch(kube: ApiBackend) -> None:
+    """The short initial-events timeout ends at the bookmark: a later silence longer than it
+    is no idle stream."""
+    import threading
+
+    from scaffold_metrics.runtime.kubeclient import resource_path
+    from scaffold_metrics.runtime.watch import InitialEventsIncomplete, watch_events
+
+    double = need_double(kube)
+    double.bookmark_interval = 60.0
+    kube.create(make_obj(MEMCACHED, "a", "default"))
+    path = resource_path(MEMCACHED.group, MEMCACHED.version, MEMCACHED.plural, None)
+    later = threading.Timer(1.0, lambda: kube.create(make_obj(MEMCACHED, "b", "default")))
+    later.start()
+    seen = []
+    for event in watch_events(
+        kube.api_client(), path, None, 30, 5.0, 2.0, initial_events_timeout=0.3
+    ):
+        seen.append((event["type"], event["object"]["metadata"].get("name")))
+        if len(seen) == 3:
+            break
+    assert seen == [("ADDED", "a"), ("BOOKMARK", None), ("ADDED", "b")]
+    double.watch_list = "unknown"  # before the bookmark, the same silence ends the attempt
+    with pytest.raises(InitialEventsIncomplete, match=r"nothing received for 0\.3s"):
+        for _ in watch_events(
+            kube.api_client(), path, None, 30, 5.0, 2.0, initial_events_timeout=0.3
+        ):
+            pass
