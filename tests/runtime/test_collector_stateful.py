@@ -1,7 +1,8 @@
 """A collector against the API double under random changes and faults, as a hypothesis state
 machine: whatever the interleaving of creates, updates, deletes, dropped connections, 410s
 (compaction, expired continue tokens), 5xx answers, stalls and history resets (etcd restored
-from a backup), once the faults stop the scrape equals what the server holds.
+from a backup), once the faults stop the scrape equals what the server holds. Twice: for a
+collector that syncs by paged LIST, and for one that syncs by streaming list only.
 
 Bounded for CI (about 20 s). For a longer local run, raise the number of examples and steps:
 
