@@ -22,7 +22,8 @@ kube-apiserver v1.36 that a list/watch client meets, as captured in
   422 Invalid (`ListOptions.meta.k8s.io "" is invalid: ...`, with its causes) for
   sendInitialEvents without `resourceVersionMatch=NotOlderThan`, resourceVersionMatch on a watch
   without sendInitialEvents, sendInitialEvents on a LIST. `watch_list` switches the feature:
-  `"enabled"` (default), `"disabled"` (the feature gate off: 422 for any sendInitialEvents) or
+  `"enabled"` (default), `"disabled"` (the feature gate off: 422 for any sendInitialEvents),
+  `"legacy"` (v1.19-v1.26: sendInitialEvents unknown, 422 for resourceVersionMatch on a watch) or
   `"unknown"` (a server that predates the parameters or ignores them, as some aggregated API
   servers do: they are dropped, so the request is a plain watch from "now", ADDED of the
   current state and never an end bookmark);
@@ -1250,7 +1251,7 @@ def _expired_status(message: str) -> dict[str, Any]:
     }
 
 
-WATCH_LIST_MODES = ("enabled", "disabled", "unknown")
+WATCH_LIST_MODES = ("enabled", "disabled", "legacy", "unknown")
 """`KubeApiDouble(watch_list=...)`: the server's streaming-list support (module docstring)."""
 
 
@@ -1267,6 +1268,7 @@ _INITIAL_NEEDS_GATE = (
 _MATCH_NEEDS_INITIAL = (
     "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
 )
+_MATCH_ON_WATCH = "resourceVersionMatch is forbidden for watch"
 _MATCH_NEEDS_RV = "resourceVersionMatch is forbidden unless resourceVersion is provided"
 _INITIAL_ON_LIST = "sendInitialEvents is forbidden for list"
 
@@ -1297,6 +1299,21 @@ def _list_options_errors(
         ]  # fmt: skip
     prefix = {_FORBIDDEN: "Forbidden: ", _NOT_SUPPORTED: "Unsupported value: "}
     return [(f, reason, prefix[reason] + text) for broken, f, reason, text in rules if broken]
+
+
+def _legacy_list_options_errors(
+    query: Mapping[str, str], watching: bool
+) -> list[tuple[str, str, str]]:
+    """The same for kube-apiserver v1.19-v1.26, which knows resourceVersionMatch (for lists
+    only) and not sendInitialEvents."""
+    match = query.get("resourceVersionMatch", "")
+    rules = [
+        (bool(match) and watching, _MATCH_ON_WATCH),
+        (bool(match) and not query.get("resourceVersion"), _MATCH_NEEDS_RV),
+    ]
+    return [
+        ("resourceVersionMatch", _FORBIDDEN, f"Forbidden: {t}") for broken, t in rules if broken
+    ]
 
 
 def _invalid_list_options(errors: list[tuple[str, str, str]]) -> dict[str, Any]:
@@ -1453,10 +1470,14 @@ class _Handler(BaseHTTPRequestHandler):
         if target.name is None and self._fail_injected(record):
             return
         if target.name is None:
-            if d.watch_list == "unknown":  # a server that does not know them: ignored
-                ignored = ("sendInitialEvents", "resourceVersionMatch")
-                query = {k: v for k, v in query.items() if k not in ignored}
-            causes = _list_options_errors(query, watching, d.watch_list == "enabled")
+            # what a server does not know, it ignores
+            ignored = {"unknown": ("sendInitialEvents", "resourceVersionMatch"),
+                       "legacy": ("sendInitialEvents",)}.get(d.watch_list, ())  # fmt: skip
+            query = {k: v for k, v in query.items() if k not in ignored}
+            if d.watch_list == "legacy":
+                causes = _legacy_list_options_errors(query, watching)
+            else:
+                causes = _list_options_errors(query, watching, d.watch_list == "enabled")
             if causes:
                 self._send_json(record, 422, _invalid_list_options(causes))
                 return

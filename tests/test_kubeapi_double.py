@@ -421,6 +421,20 @@ def test_watch_list_disabled_refuses_streaming_lists() -> None:
         assert [e["type"] for e in events(plain.read())] == ["ADDED"]
 
 
+def test_servers_before_watch_list_refuse_resource_version_match_on_a_watch() -> None:
+    """v1.19-v1.26 (`watch_list="legacy"`) ignore sendInitialEvents and refuse the rest."""
+    with KubeApiDouble(watch_list="legacy") as double:
+        resp = get(double, f"{BASE}/memcacheds?{STREAMING_LIST}&allowWatchBookmarks=true")
+        assert resp.status == 422
+        on_watch = "Forbidden: resourceVersionMatch is forbidden for watch"
+        needs_rv = "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"
+        assert json.loads(resp.read()) == invalid(
+            f"[resourceVersionMatch: {on_watch}, resourceVersionMatch: {needs_rv}]",
+            ("resourceVersionMatch", "FieldValueForbidden", on_watch),
+            ("resourceVersionMatch", "FieldValueForbidden", needs_rv),
+        )
+
+
 def test_watch_list_unknown_is_a_plain_watch_without_end_marker() -> None:
     """A server that ignores the parameters: a watch from now, ADDED of the current state as
     for any watch without a resourceVersion, and plain bookmarks only."""

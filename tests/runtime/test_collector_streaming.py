@@ -268,6 +268,18 @@ def _thing_generator() -> Any:
     return ThingGenerator()
 
 
+def test_servers_before_v1_27_are_refused_too(kube: ApiBackend, running: Any) -> None:
+    """v1.19-v1.26 answer 422 for resourceVersionMatch on a watch: the same fallback."""
+    double = need_double(kube)
+    double.watch_list = "legacy"
+    kube.create(make_obj(MEMCACHED, "a", "default"))
+    col = collector(kube, FakeStore())
+    running(col)
+    assert col.wait_for_sync(10)
+    assert col.sync_mode == "paged"
+    assert [r.status for r in streaming_watches(kube)] == [422]
+
+
 @pytest.mark.parametrize("bookmarks", [True, False], ids=["plain-bookmark", "silence"])
 def test_fallback_when_the_server_ignores_streaming_lists(
     kube: ApiBackend, running: Any, bookmarks: bool
