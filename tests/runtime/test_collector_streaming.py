@@ -25,6 +25,7 @@ from test_collector import (
     proxied,
     proxied_reader,
     thing_collector,
+    thing_names,
 )
 
 from scaffold_metrics.runtime.collector import Collector
@@ -416,3 +417,33 @@ def test_after_the_end_bookmark_the_stream_waits_as_long_as_any_watch(kube: ApiB
             kube.api_client(), path, None, 30, 5.0, 2.0, initial_events_timeout=0.3
         ):
             pass
+
+
+def test_poison_objects_in_the_initial_events_are_skipped_and_the_stream_goes_on(
+    kube: ApiBackend, running: Any
+) -> None:
+    from hostile_fakes import thing
+    from kubeapi_double import RawJson
+
+    from scaffold_metrics.runtime.selfmetrics import OBJECTS_SKIPPED
+
+    double = need_double(kube)
+
+    def poison(tag: str) -> None:
+        double.inject({**thing("x"), "metadata": f"metadata-{tag}"})
+        double.inject(["metadata", "list"])
+        double.create({**thing(f"digits-{tag}"), "spec": {"size": RawJson(b"9" * 5000)}})
+
+    kube.create(make_obj(MEMCACHED, "before"))
+    poison("initial")
+    col, store, sm = thing_collector(kube, **STREAM)
+    running(col)
+    assert col.wait_for_sync(10)
+    poison("watched")
+    kube.create(make_obj(MEMCACHED, "after"))
+    want = {"before", "digits-initial", "digits-watched", "after"}
+    eventually(lambda: thing_names(store) == want, what="objects after the poison")
+    assert sm.value(OBJECTS_SKIPPED, "Memcached", "invalid_metadata") == 4
+    assert col.sync_mode == "stream"
+    assert len(double.watch_requests()) == 1, "one stream: nothing replayed, no resync"
+    assert double.list_requests() == []
