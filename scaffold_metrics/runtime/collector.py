@@ -32,6 +32,10 @@ its lifetime. The server says so in one of these ways:
   while no streaming list has completed (a server that did one does them: what cuts its streams
   is the network, and it is retried with backoff as any error).
 
+After a fallback, a sync due at least `stream_retry_interval` seconds later (after a 410, say)
+tries one streaming list again, so a server upgraded or reconfigured meanwhile is used as it
+now is; one refusal or incomplete attempt then keeps the paged LIST for another interval.
+
 `list_mode="stream"` never falls back (each of these is then an error, retried with backoff),
 `list_mode="paged"` never tries. `sync_mode` says which one a collector uses now, and so does
 the `operator_metrics_list_mode` self-metric.
@@ -128,7 +132,8 @@ class Collector:
 
     `list_mode` is how it syncs: "auto" (streaming list, paged LIST where the server does not
     do them), "stream" or "paged" (that one only); `initial_events_timeout` bounds the silence
-    a streaming list may keep before its end bookmark (see the module docstring).
+    a streaming list may keep before its end bookmark, `stream_retry_interval` how long a
+    fallback holds (see the module docstring).
     """
 
     def __init__(
@@ -152,6 +157,7 @@ class Collector:
         problem_log_interval: float = 300.0,
         list_mode: str = "auto",
         initial_events_timeout: float = 20.0,
+        stream_retry_interval: float = 3600.0,
     ) -> None:
         if list_mode not in LIST_MODES:
             raise ValueError(f"list_mode must be one of {', '.join(LIST_MODES)}, not {list_mode!r}")
@@ -179,6 +185,9 @@ class Collector:
         self._streaming = list_mode != "paged"
         self._incomplete_streams = 0  # streaming lists in a row without their end bookmark
         self._streamed = False  # a streaming list completed: the server does them
+        self.stream_retry_interval = stream_retry_interval
+        self._fell_back_at: float | None = None  # monotonic time of the last fallback
+        self._probing = False  # this streaming list tries again after a fallback
         self.path = resource_path(group, version, plural, self.namespace)
         self.resource_version: str | None = None
         """Where the next watch starts; None means the next step is a sync (a streaming list
@@ -260,6 +269,8 @@ class Collector:
     def _step(self) -> None:
         """One sync (when needed) and one WATCH; every failure ends in a decision, not a crash."""
         try:
+            if self.resource_version is None and self._stream_retry_due():
+                self._streaming = self._probing = True
             if self.resource_version is None and self._streaming:
                 self._stream()
                 return
@@ -427,18 +438,36 @@ class Collector:
         self.store.replace(items, self.namespace)
         self._incomplete_streams = 0
         self._streamed = True
+        if self._probing:
+            log.info("%s: the API server does streaming lists now", self.describe())
+            self._probing = False
+            self.self_metrics.record_list_mode(self.kind, self.scope_label, self.sync_mode)
         self._synced_at(str(rv), len(items))
+
+    def _stream_retry_due(self) -> bool:
+        """True when a fallback is `stream_retry_interval` old: the next sync tries again."""
+        return (
+            not self._streaming
+            and self._fell_back_at is not None
+            and time.monotonic() - self._fell_back_at >= self.stream_retry_interval
+        )
 
     def _on_no_streaming_list(self, exc: _NoStreamingList) -> None:
         if self.list_mode == "stream":  # forced: no fallback, say why it does not sync
             self._on_error(exc)
             return
-        log.warning(
-            "%s: the API server does not do streaming lists (%s); using paged LIST from now on",
-            self.describe(),
-            exc,
-        )
-        self._streaming = False
+        if self._probing:
+            log.info("%s: still no streaming lists (%s); paged LIST", self.describe(), exc)
+        else:
+            log.warning(
+                "%s: the API server does not do streaming lists (%s); using paged LIST from "
+                "now on",
+                self.describe(),
+                exc,
+            )
+        self._streaming = self._probing = False
+        self._fell_back_at = time.monotonic()
+        self._incomplete_streams = 0
         self.self_metrics.record_list_mode(self.kind, self.scope_label, self.sync_mode)
 
     def _on_incomplete_stream(self, exc: InitialEventsIncomplete) -> None:
@@ -447,7 +476,7 @@ class Collector:
         self._incomplete_streams += 1
         count = self._incomplete_streams
         if self.list_mode == "auto" and not self._streamed:
-            if count >= INCOMPLETE_STREAMS_BEFORE_FALLBACK:
+            if count >= INCOMPLETE_STREAMS_BEFORE_FALLBACK or self._probing:
                 self._on_no_streaming_list(
                     _NoStreamingList(
                         f"{count} streaming lists in a row without the initial-events-end "

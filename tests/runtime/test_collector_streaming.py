@@ -269,6 +269,45 @@ def _thing_generator() -> Any:
     return ThingGenerator()
 
 
+def test_after_the_retry_interval_a_resync_tries_streaming_again(
+    kube: ApiBackend, running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server turned the feature on after the fallback: the next sync due after
+    `stream_retry_interval` streams; before it, and when still refused, it lists."""
+    caplog.set_level(logging.INFO, logger="scaffold_metrics.runtime")
+    double = need_double(kube)
+    double.watch_list = "disabled"
+    kube.create(make_obj(MEMCACHED, "a", "default"))
+    store = MetricsStore(_thing_generator(), self_metrics=SelfMetrics())
+    col = collector(kube, store, stream_retry_interval=0.5)
+    running(col)
+    assert col.wait_for_sync(10) and col.sync_mode == "paged"
+
+    def resync(name: str) -> None:  # away (403), a change, a 410 on return
+        double.forbid(None)
+        double.drop_connections()
+        eventually(lambda: double.watch_requests()[-1].status == 403, what="403 while away")
+        kube.create(make_obj(MEMCACHED, name, "default"))
+        double.compact()
+        double.allow(None)
+        eventually(lambda: name in thing_names(store), what=name)
+
+    time.sleep(0.6)
+    resync("b")  # still refused: one more 422, then the list
+    assert col.sync_mode == "paged"
+    assert [r.status for r in streaming_watches(kube)] == [422, 422]
+    assert len(double.list_requests()) == 2
+    double.watch_list = "enabled"
+    time.sleep(0.6)
+    resync("c")
+    assert col.sync_mode == "stream"
+    assert store.self_metrics.value(LIST_MODE, "Memcached", "", "stream") == 1
+    assert len(double.list_requests()) == 2, "streamed"
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([r for r in warnings if "streaming lists" in r.getMessage()]) == 1, "said once"
+    assert any("does streaming lists now" in r.getMessage() for r in caplog.records)
+
+
 def test_servers_before_v1_27_are_refused_too(kube: ApiBackend, running: Any) -> None:
     """v1.19-v1.26 answer 422 for resourceVersionMatch on a watch: the same fallback."""
     double = need_double(kube)
