@@ -11,12 +11,27 @@ kube-apiserver v1.36 that a list/watch client meets, as captured in
   `remainingItemCount`, every page carries the snapshot RV), `kind: <Kind>List`, chunked body;
   a continue token older than the last `compact()` answers HTTP 410 Expired;
 - WATCH (`watch=1|true`) from a resourceVersion: events after it from the event history;
-  `resourceVersion=0` or absent: synthetic ADDED of current state; `sendInitialEvents=true`:
-  ADDED then a BOOKMARK annotated `k8s.io/initial-events-end`; a resourceVersion older than the
-  compaction horizon: HTTP 200 with one ERROR event (Status 410 Expired) then end of stream;
+  `resourceVersion=0` or absent: synthetic ADDED of current state; a resourceVersion older than
+  the compaction horizon: HTTP 200 with one ERROR event (Status 410 Expired) then end of stream;
+- streaming lists (KEP-3157, the `WatchList` feature, on in v1.36): `sendInitialEvents=true`
+  with `resourceVersionMatch=NotOlderThan`: ADDED of the current state, then (only with
+  `allowWatchBookmarks=true`, as the real server) a BOOKMARK carrying only apiVersion, kind and
+  `metadata.resourceVersion` (the current one) annotated `k8s.io/initial-events-end: "true"`,
+  then the watch goes on; `sendInitialEvents=false`: no synthetic ADDED whatever the
+  resourceVersion. The ListOptions are validated as apimachinery's `ValidateListOptions` does:
+  422 Invalid (`ListOptions.meta.k8s.io "" is invalid: ...`, with its causes) for
+  sendInitialEvents without `resourceVersionMatch=NotOlderThan`, resourceVersionMatch on a watch
+  without sendInitialEvents, sendInitialEvents on a LIST. `watch_list` switches the feature:
+  `"enabled"` (default), `"disabled"` (the feature gate off: 422 for any sendInitialEvents),
+  `"legacy"` (v1.19-v1.26: sendInitialEvents unknown, 422 for resourceVersionMatch on a watch) or
+  `"unknown"` (a server that predates the parameters or ignores them, as some aggregated API
+  servers do: they are dropped, so the request is a plain watch from "now", ADDED of the
+  current state and never an end bookmark);
   `allowWatchBookmarks=true`: BOOKMARKs (metadata.resourceVersion only) every
   `bookmark_interval` seconds and one just before `timeoutSeconds` ends the stream;
-- event lines deliberately split across HTTP chunks (`split_event_lines`);
+- event lines deliberately split across HTTP chunks (`split_event_lines`): a watch's initial
+  events packed into `chunk_size` (2048) byte chunks as the real server's response buffer
+  frames a burst (transcript 13), every later event over two chunks;
 - 404 `text/plain` "404 page not found" for a resource that is not served (CRD not installed);
 - 403 JSON Status naming user, verb, resource, group and scope for forbidden scopes (except
   for requests with the cluster admin's `ADMIN_TOKEN`: a test's own setup); for requests with
@@ -55,6 +70,7 @@ watch them). Requests for anything not implemented are answered 404/405 and list
 `unrouted_requests()`.
 
 Test controls: `create`, `update`, `update_status`, `delete`, `compact`, `drop_connections`,
+`cut_initial_events` (a streaming list's connection breaks before its end bookmark),
 `stall_watches`, `fail_next` (5xx), `forbid` / `allow`, `install_crd` / `uninstall_crd`,
 `backup` / `restore` (etcd restored from a backup: resourceVersions go back), `inject` (serve
 anything as an object) and `requests` (a log, each record with the `verb` it was routed to;
@@ -234,10 +250,14 @@ class KubeApiDouble:
         user: str = "system:anonymous",
         first_resource_version: int = 200,
         future_watch: str = "wait",
+        watch_list: str = "enabled",
     ) -> None:
         if future_watch not in ("wait", "too_large"):
             raise ValueError(f"future_watch must be 'wait' or 'too_large', not {future_watch!r}")
+        if watch_list not in WATCH_LIST_MODES:
+            raise ValueError(f"watch_list must be one of {WATCH_LIST_MODES}, not {watch_list!r}")
         self.future_watch = future_watch
+        self.watch_list = watch_list
         self.resources = {(r.group, r.version, r.plural): r for r in resources}
         self.bookmark_interval = bookmark_interval
         self.split_event_lines = split_event_lines
@@ -261,6 +281,7 @@ class KubeApiDouble:
         self._failures: list[int] = []
         self._injected = 0
         self._expire_continue = 0
+        self._cut_initial: list[tuple[int, bool]] = []
         self._stall_until = 0.0
         self._closing = False
         self._server: ThreadingHTTPServer | None = None
@@ -515,6 +536,14 @@ class KubeApiDouble:
         (as if a compaction happened between two pages)."""
         with self._cond:
             self._expire_continue += count
+
+    def cut_initial_events(self, after: int, count: int = 1, clean: bool = False) -> None:
+        """The next `count` streaming lists break their connection (a truncated chunked body,
+        as a dying proxy leaves it) after `after` of their initial ADDED events, before the
+        initial-events-end bookmark; `clean`: end the body properly there instead (as the
+        server does at `timeoutSeconds`)."""
+        with self._cond:
+            self._cut_initial.extend([(after, clean)] * count)
 
     def drop_connections(self) -> None:
         """Abruptly close every open watch (no terminating chunk), as a dying proxy would."""
@@ -1222,6 +1251,89 @@ def _expired_status(message: str) -> dict[str, Any]:
     }
 
 
+WATCH_LIST_MODES = ("enabled", "disabled", "legacy", "unknown")
+"""`KubeApiDouble(watch_list=...)`: the server's streaming-list support (module docstring)."""
+
+
+def _go_bool(text: str) -> bool:
+    """A query boolean as Go's strconv.ParseBool reads it (anything else counts as false)."""
+    return text in ("1", "t", "T", "TRUE", "true", "True")
+
+
+_FORBIDDEN, _NOT_SUPPORTED = "FieldValueForbidden", "FieldValueNotSupported"
+_INITIAL_NEEDS_MATCH = "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+_INITIAL_NEEDS_GATE = (
+    "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"
+)
+_MATCH_NEEDS_INITIAL = (
+    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+)
+_MATCH_ON_WATCH = "resourceVersionMatch is forbidden for watch"
+_MATCH_NEEDS_RV = "resourceVersionMatch is forbidden unless resourceVersion is provided"
+_INITIAL_ON_LIST = "sendInitialEvents is forbidden for list"
+
+
+def _list_options_errors(
+    query: Mapping[str, str], watching: bool, watch_list: bool
+) -> list[tuple[str, str, str]]:
+    """(field, cause reason, message) of each rule of apimachinery's `ValidateListOptions`
+    (meta/internalversion/validation) this query breaks; `watch_list`: the feature gate."""
+    match = query.get("resourceVersionMatch", "")
+    initial = "sendInitialEvents" in query
+    rules: list[tuple[bool, str, str, str]]
+    if watching:
+        rules = [
+            (initial and match != "NotOlderThan", "resourceVersionMatch", _FORBIDDEN,
+             _INITIAL_NEEDS_MATCH),
+            (initial and not watch_list, "sendInitialEvents", _FORBIDDEN, _INITIAL_NEEDS_GATE),
+            (bool(match) and not initial, "resourceVersionMatch", _FORBIDDEN,
+             _MATCH_NEEDS_INITIAL),
+            (bool(match) and match != "NotOlderThan", "resourceVersionMatch", _NOT_SUPPORTED,
+             f'"{match}": supported values: "NotOlderThan"'),
+        ]  # fmt: skip
+    else:
+        rules = [
+            (bool(match) and not query.get("resourceVersion"), "resourceVersionMatch",
+             _FORBIDDEN, _MATCH_NEEDS_RV),
+            (initial, "sendInitialEvents", _FORBIDDEN, _INITIAL_ON_LIST),
+        ]  # fmt: skip
+    prefix = {_FORBIDDEN: "Forbidden: ", _NOT_SUPPORTED: "Unsupported value: "}
+    return [(f, reason, prefix[reason] + text) for broken, f, reason, text in rules if broken]
+
+
+def _legacy_list_options_errors(
+    query: Mapping[str, str], watching: bool
+) -> list[tuple[str, str, str]]:
+    """The same for kube-apiserver v1.19-v1.26, which knows resourceVersionMatch (for lists
+    only) and not sendInitialEvents."""
+    match = query.get("resourceVersionMatch", "")
+    rules = [
+        (bool(match) and watching, _MATCH_ON_WATCH),
+        (bool(match) and not query.get("resourceVersion"), _MATCH_NEEDS_RV),
+    ]
+    return [
+        ("resourceVersionMatch", _FORBIDDEN, f"Forbidden: {t}") for broken, t in rules if broken
+    ]
+
+
+def _invalid_list_options(errors: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """The 422 Invalid Status of `errors.NewInvalid(ListOptions.meta.k8s.io, "", errs)`."""
+    texts = [f"{field_}: {message}" for field_, _, message in errors]
+    joined = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    causes = [
+        {"reason": reason, "message": message, "field": field_}
+        for field_, reason, message in errors
+    ]
+    return _status(
+        422,
+        "Invalid",
+        f'ListOptions.meta.k8s.io "" is invalid: {joined}',
+        group="meta.k8s.io",
+        kind="ListOptions",
+        causes=causes,
+    )
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     double: KubeApiDouble
@@ -1268,6 +1380,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk(line[half:])
         else:
             self._chunks(line)
+
+    def _send_burst(self, events: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """Events sent all at once (the synthetic initial ones): as kube-apiserver's Go HTTP
+        server frames them, packed into chunks of its 2048-byte response buffer, flushed at
+        the end (transcript 13); one at a time with `split_event_lines=False`."""
+        if not self.double.split_event_lines:
+            for type_, obj in events:
+                self._send_event(type_, obj)
+            return
+        lines = b"".join(wire_json({"type": t, "object": o}) + b"\n" for t, o in events)
+        self._chunks(lines)
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -1346,6 +1469,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if target.name is None and self._fail_injected(record):
             return
+        if target.name is None:
+            # what a server does not know, it ignores
+            ignored = {"unknown": ("sendInitialEvents", "resourceVersionMatch"),
+                       "legacy": ("sendInitialEvents",)}.get(d.watch_list, ())  # fmt: skip
+            query = {k: v for k, v in query.items() if k not in ignored}
+            if d.watch_list == "legacy":
+                causes = _legacy_list_options_errors(query, watching)
+            else:
+                causes = _list_options_errors(query, watching, d.watch_list == "enabled")
+            if causes:
+                self._send_json(record, 422, _invalid_list_options(causes))
+                return
         if target.name is not None:
             with d._cond:
                 obj = d._objects.get((spec.plural, ns or "", target.name))
@@ -1540,7 +1675,8 @@ class _Handler(BaseHTTPRequestHandler):
         timeout = float(query.get("timeoutSeconds") or 1800)
         deadline = time.monotonic() + timeout
         rv_param = query.get("resourceVersion", "")
-        initial = query.get("sendInitialEvents") == "true"
+        send_initial = query.get("sendInitialEvents")  # validated: only with NotOlderThan
+        initial = send_initial is not None and _go_bool(send_initial)
         self._start_chunked()
         try:
             with d._cond:
@@ -1548,12 +1684,35 @@ class _Handler(BaseHTTPRequestHandler):
                 snapshot = d._current(spec, ns)
                 current_rv = d._rv
                 compacted = d._compacted
-            if initial or rv_param in ("", "0"):
-                for obj in snapshot:
-                    self._send_event("ADDED", obj)
+            # NotOlderThan a resourceVersion: what the server has is newer unless that
+            # resourceVersion is in its future, which the watch cache gives up waiting for
+            if (
+                send_initial is not None
+                and rv_param not in ("", "0")
+                and int(rv_param) > current_rv
+            ):
+                self._send_event("ERROR", _too_large_status(int(rv_param), current_rv))
+                self._end_chunked()
+                return
+            cut = None
+            if initial:
+                with d._cond:
+                    cut = d._cut_initial.pop(0) if d._cut_initial else None
+            if initial or (send_initial is None and rv_param in ("", "0")):
+                burst = [("ADDED", obj) for obj in snapshot]
                 last = current_rv
                 if initial and bookmarks:
-                    self._send_event("BOOKMARK", self._bookmark(spec, last, initial_end=True))
+                    burst.append(("BOOKMARK", self._bookmark(spec, last, initial_end=True)))
+                if cut is not None:
+                    self._send_burst(burst[: cut[0]])
+                    if cut[1]:
+                        self._end_chunked()
+                    else:
+                        self._abort()
+                    return
+                self._send_burst(burst)
+            elif rv_param in ("", "0"):  # sendInitialEvents=false: only changes from now
+                last = current_rv
             else:
                 last = int(rv_param)
                 if last < compacted:

@@ -11,6 +11,7 @@ import http.client
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -280,16 +281,189 @@ def test_expired_continue_token_is_http_410(double: KubeApiDouble) -> None:
     assert (status["kind"], status["reason"], status["code"]) == ("Status", "Expired", 410)
 
 
+STREAMING_LIST = "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+
+
 def test_send_initial_events_ends_with_annotated_bookmark(double: KubeApiDouble) -> None:
     real = transcript_events("11-watch-send-initial-events.txt")
+    _, real_headers, _ = transcript("11-watch-send-initial-events.txt")
+    rv = double.resource_version
+    threading.Timer(0.3, lambda: double.create(memcached("example-9", "default"))).start()
     resp = get(
-        double, f"{BASE}/namespaces/default/memcacheds?watch=1&sendInitialEvents=true"
-        "&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1"
-    )  # fmt: skip
+        double,
+        f"{BASE}/namespaces/default/memcacheds?{STREAMING_LIST}&allowWatchBookmarks=true"
+        "&timeoutSeconds=1",
+    )
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == real_headers["content-type"]
+    assert resp.headers["Transfer-Encoding"] == real_headers["transfer-encoding"]
     got = events(resp.read())
-    assert [e["type"] for e in got[:4]] == [e["type"] for e in real[:4]]
-    assert got[3]["object"]["metadata"].keys() == real[3]["object"]["metadata"].keys()
-    assert got[3]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    # ADDED of the state, the end bookmark, the live ADDED, then plain bookmarks only
+    assert [e["type"] for e in got[:5]] == [e["type"] for e in real[:5]]
+    assert all(e["type"] == "BOOKMARK" for e in got[5:]) and got[5:]
+    names = [e["object"]["metadata"]["name"] for e in got[:3]]
+    assert names == [e["object"]["metadata"]["name"] for e in real[:3]]
+    for ours, theirs in zip(got[:3], real[:3], strict=True):
+        assert ours.keys() == theirs.keys()
+        assert ours["object"].keys() == theirs["object"].keys()
+        assert ours["object"]["metadata"].keys() == theirs["object"]["metadata"].keys()
+    # the end bookmark: exactly the real one's fields, at the state's resourceVersion
+    end = got[3]["object"]
+    assert json.dumps(end) == json.dumps(
+        {**real[3]["object"], "metadata": {**real[3]["object"]["metadata"],
+                                           "resourceVersion": str(rv)}}
+    )  # fmt: skip
+    assert all(int(e["object"]["metadata"]["resourceVersion"]) <= rv for e in got[:3])
+    assert int(got[4]["object"]["metadata"]["resourceVersion"]) == rv + 1
+    for plain in got[5:]:
+        assert plain["object"]["metadata"].keys() == real[5]["object"]["metadata"].keys()
+
+
+def test_send_initial_events_without_bookmarks_has_no_end_marker(double: KubeApiDouble) -> None:
+    """The end bookmark is a bookmark: the real server sends it only when they are allowed."""
+    resp = get(double, f"{BASE}/namespaces/other/memcacheds?{STREAMING_LIST}&timeoutSeconds=1")
+    assert [e["type"] for e in events(resp.read())] == ["ADDED"] * 3
+
+
+def test_send_initial_events_false_starts_from_now(double: KubeApiDouble) -> None:
+    threading.Timer(0.3, lambda: double.create(memcached("late", "other"))).start()
+    resp = get(
+        double,
+        f"{BASE}/namespaces/other/memcacheds?watch=1&sendInitialEvents=false"
+        "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1",
+    )
+    got = events(resp.read())
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in got] == [("ADDED", "late")]
+
+
+def invalid(message: str, *causes: tuple[str, str, str]) -> dict[str, Any]:
+    """The 422 Status of `errors.NewInvalid` for ListOptions, as kube-apiserver sends it."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": f'ListOptions.meta.k8s.io "" is invalid: {message}',
+        "reason": "Invalid",
+        "details": {
+            "group": "meta.k8s.io",
+            "kind": "ListOptions",
+            "causes": [{"reason": r, "message": m, "field": f} for f, r, m in causes],
+        },
+        "code": 422,
+    }
+
+
+NEEDS_MATCH = "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+NEEDS_GATE = (
+    "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is "
+    "enabled"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "want"),
+    [
+        (
+            "watch=1&sendInitialEvents=true",
+            invalid(f"resourceVersionMatch: {NEEDS_MATCH}",
+                    ("resourceVersionMatch", "FieldValueForbidden", NEEDS_MATCH)),
+        ),
+        (
+            "watch=1&sendInitialEvents=true&resourceVersionMatch=Exact",
+            invalid(
+                f"[resourceVersionMatch: {NEEDS_MATCH}, resourceVersionMatch: Unsupported "
+                'value: "Exact": supported values: "NotOlderThan"]',
+                ("resourceVersionMatch", "FieldValueForbidden", NEEDS_MATCH),
+                ("resourceVersionMatch", "FieldValueNotSupported",
+                 'Unsupported value: "Exact": supported values: "NotOlderThan"'),
+            ),
+        ),
+        (
+            "watch=1&resourceVersionMatch=NotOlderThan",
+            invalid(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch "
+                "unless sendInitialEvents is provided",
+                ("resourceVersionMatch", "FieldValueForbidden", "Forbidden: "
+                 "resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
+                 "provided"),
+            ),
+        ),
+        (
+            "sendInitialEvents=true",
+            invalid("sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list",
+                    ("sendInitialEvents", "FieldValueForbidden",
+                     "Forbidden: sendInitialEvents is forbidden for list")),
+        ),
+    ],
+)  # fmt: skip
+def test_list_options_are_validated_as_the_real_server_does(
+    double: KubeApiDouble, query: str, want: dict[str, Any]
+) -> None:
+    resp = get(double, f"{BASE}/memcacheds?{query}&timeoutSeconds=1")
+    assert resp.status == 422
+    assert resp.headers["Content-Type"] == "application/json"
+    assert json.loads(resp.read()) == want
+
+
+def test_watch_list_disabled_refuses_streaming_lists() -> None:
+    """The WatchList feature gate off (the default of v1.33): 422 for sendInitialEvents."""
+    with KubeApiDouble(watch_list="disabled") as double:
+        double.create(memcached("example-0", "default"))
+        resp = get(double, f"{BASE}/memcacheds?{STREAMING_LIST}&allowWatchBookmarks=true")
+        assert resp.status == 422
+        assert json.loads(resp.read()) == invalid(
+            f"sendInitialEvents: {NEEDS_GATE}", ("sendInitialEvents", "FieldValueForbidden",
+                                                 NEEDS_GATE)
+        )  # fmt: skip
+        assert double.watch_requests()[0].status == 422
+        plain = get(double, f"{BASE}/memcacheds?watch=1&resourceVersion=0&timeoutSeconds=1")
+        assert [e["type"] for e in events(plain.read())] == ["ADDED"]
+
+
+def test_servers_before_watch_list_refuse_resource_version_match_on_a_watch() -> None:
+    """v1.19-v1.26 (`watch_list="legacy"`) ignore sendInitialEvents and refuse the rest."""
+    with KubeApiDouble(watch_list="legacy") as double:
+        resp = get(double, f"{BASE}/memcacheds?{STREAMING_LIST}&allowWatchBookmarks=true")
+        assert resp.status == 422
+        on_watch = "Forbidden: resourceVersionMatch is forbidden for watch"
+        needs_rv = "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"
+        assert json.loads(resp.read()) == invalid(
+            f"[resourceVersionMatch: {on_watch}, resourceVersionMatch: {needs_rv}]",
+            ("resourceVersionMatch", "FieldValueForbidden", on_watch),
+            ("resourceVersionMatch", "FieldValueForbidden", needs_rv),
+        )
+
+
+def test_watch_list_unknown_is_a_plain_watch_without_end_marker() -> None:
+    """A server that ignores the parameters: a watch from now, ADDED of the current state as
+    for any watch without a resourceVersion, and plain bookmarks only."""
+    with KubeApiDouble(watch_list="unknown", bookmark_interval=0.3) as double:
+        double.create(memcached("example-0", "default"))
+        resp = get(
+            double,
+            f"{BASE}/memcacheds?{STREAMING_LIST}&allowWatchBookmarks=true&timeoutSeconds=1",
+        )
+        assert resp.status == 200
+        got = events(resp.read())
+        assert got[0]["type"] == "ADDED"
+        assert got[1:] and all(e["type"] == "BOOKMARK" for e in got[1:])
+        assert all("annotations" not in e["object"]["metadata"] for e in got[1:])
+        assert double.watch_requests()[0].query["sendInitialEvents"] == "true", "logged as sent"
+
+
+def test_cut_initial_events_breaks_the_stream_before_the_end_bookmark(
+    double: KubeApiDouble,
+) -> None:
+    double.cut_initial_events(after=2)
+    resp = get(double, f"{BASE}/memcacheds?{STREAMING_LIST}&allowWatchBookmarks=true")
+    with pytest.raises(http.client.IncompleteRead) as cut:
+        resp.read()
+    assert [e["type"] for e in events(cut.value.partial)] == ["ADDED", "ADDED"]
+    again = get(
+        double, f"{BASE}/memcacheds?{STREAMING_LIST}&allowWatchBookmarks=true&timeoutSeconds=1"
+    )
+    assert [e["type"] for e in events(again.read())][:7] == ["ADDED"] * 6 + ["BOOKMARK"]
 
 
 def test_resource_version_zero_sends_synthetic_added(double: KubeApiDouble) -> None:
@@ -328,6 +502,10 @@ def test_chunk_boundaries_do_not_follow_event_lines(double: KubeApiDouble) -> No
     )
     assert any(not c.endswith(b"\n") for c in chunks), "some chunk ends mid-event"
     assert [e["type"] for e in events(b"".join(chunks))] == ["ADDED"] * 3
+    # the burst of initial events fills the server's 2048-byte buffer, chunk after chunk
+    real_sizes = [int(x, 16) for x in re.findall(r"^\[\+\s*[\d.]+s\] ([0-9a-f]+)$", text, re.M)]
+    assert real_sizes[0] == 2048 and real_sizes[-1] == 0
+    assert [len(c) for c in chunks[:-1]] == [2048] * (len(chunks) - 1)
 
 
 def test_drop_connections_truncates_open_watches(double: KubeApiDouble) -> None:

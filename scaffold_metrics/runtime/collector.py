@@ -1,12 +1,44 @@
 """List/watch collectors: keep a metrics store in step with one custom resource.
 
-One `Collector` per watched namespace (or one cluster-wide) runs a daemon thread that LISTs
-(paged), then WATCHes from the list's resourceVersion, resuming from the last RV it saw
-(bookmarks included) whenever the stream ends, and re-LISTs with `store.replace` on 410 so that
-objects deleted while it was away disappear. It re-LISTs too when the server's history is not
-the one it followed (see `resource_version_went_back`) and when the server sent something that
-is not JSON (the same bytes would come again on resuming). Errors never end the thread: it backs
-off with full jitter and tells people, at a bounded rate, which permission or CRD is missing.
+One `Collector` per watched namespace (or one cluster-wide) runs a daemon thread that syncs
+(gets the whole state), then WATCHes from the sync's resourceVersion, resuming from the last RV
+it saw (bookmarks included) whenever the stream ends, and syncs again with `store.replace` on
+410 so that objects deleted while it was away disappear. It syncs again too when the server's
+history is not the one it followed (see `resource_version_went_back`) and when the server sent
+something that is not JSON (the same bytes would come again on resuming). Errors never end the
+thread: it backs off with full jitter and tells people, at a bounded rate, which permission or
+CRD is missing.
+
+A sync is a streaming list by default (`list_mode="auto"`): one WATCH with
+`sendInitialEvents=true&resourceVersionMatch=NotOlderThan` whose initial ADDED events are the
+state, which replaces the store only at the `k8s.io/initial-events-end` bookmark (a stream that
+ends before it publishes nothing: the next attempt starts over), after which the same stream
+goes on as the watch. No LIST reaches the API server and etcd. Where the server does not do
+streaming lists the collector falls back to the paged LIST, logs it once, and keeps to it for
+its lifetime. The server says so in one of these ways:
+
+- kube-apiserver 1.27 and later with the `WatchList` feature gate off: 422 Invalid
+  (`sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled`);
+  1.19 to 1.26, which know `resourceVersionMatch` but not on a watch: 422 Invalid
+  (`resourceVersionMatch is forbidden for watch`). Any 400 or 422 to the request counts.
+- A server that ignores the parameters (older still, or an aggregated API server or proxy that
+  does not implement them) answers a plain watch from "now", which for an unset resourceVersion
+  starts with ADDED for every object too, but never sends the end bookmark. A real streaming
+  list sends nothing but ADDED before that bookmark, so a MODIFIED, a DELETED or a bookmark
+  without the annotation there is proof. When the stream only falls silent (a quiet cluster),
+  silence is not proof (a stalled connection looks the same): after `initial_events_timeout`
+  seconds without a byte, or a stream that ends before the bookmark, the attempt is retried, and
+  only `INCOMPLETE_STREAMS_BEFORE_FALLBACK` such attempts in a row make it fall back, and only
+  while no streaming list has completed (a server that did one does them: what cuts its streams
+  is the network, and it is retried with backoff as any error).
+
+After a fallback, a sync due at least `stream_retry_interval` seconds later (after a 410, say)
+tries one streaming list again, so a server upgraded or reconfigured meanwhile is used as it
+now is; one refusal or incomplete attempt then keeps the paged LIST for another interval.
+
+`list_mode="stream"` never falls back (each of these is then an error, retried with backoff),
+`list_mode="paged"` never tries. `sync_mode` says which one a collector uses now, and so does
+the `operator_metrics_list_mode` self-metric.
 """
 
 from __future__ import annotations
@@ -21,9 +53,18 @@ from typing import Any, Protocol
 from .kubeclient import ApiError, Response, load_api_client, resource_path
 from .selfmetrics import SelfMetrics
 from .store import DEFAULT_MAX_LABEL_VALUE_LENGTH, DEFAULT_MAX_SERIES_PER_FAMILY, MetricsStore
-from .watch import WatchDisconnected, WatchIdle, WatchUnreadable, list_all, watch_events
+from .watch import (
+    InitialEventsIncomplete,
+    WatchDisconnected,
+    WatchIdle,
+    WatchUnreadable,
+    is_initial_events_end,
+    list_all,
+    watch_events,
+)
 
 __all__ = [
+    "LIST_MODES",
     "Collector",
     "SelfMetricsProtocol",
     "load_api_client",
@@ -35,6 +76,13 @@ log = logging.getLogger("scaffold_metrics.runtime")
 
 ALL_NAMESPACES_LABEL = ""
 """The `namespace` passed to self-metrics by a cluster-wide collector."""
+
+LIST_MODES = ("auto", "stream", "paged")
+"""`list_mode` values: streaming list with fallback to paged LIST, either one only."""
+
+INCOMPLETE_STREAMS_BEFORE_FALLBACK = 2
+"""Streaming lists in a row that ended or fell silent before their end bookmark, with no other
+sign of the server, after which `list_mode="auto"` takes it for one that ignores them."""
 
 
 class SelfMetricsProtocol(Protocol):
@@ -49,6 +97,8 @@ class SelfMetricsProtocol(Protocol):
 
     def record_sync(self, kind: str, namespace: str, timestamp: float) -> None: ...
 
+    def record_list_mode(self, kind: str, namespace: str, mode: str) -> None: ...
+
 
 class _Stopped(Exception):
     """Raised inside the loop once `stop()` was called."""
@@ -56,6 +106,10 @@ class _Stopped(Exception):
 
 class _HistoryReset(Exception):
     """The server's resourceVersions went back: it is not the history the collector followed."""
+
+
+class _NoStreamingList(Exception):
+    """The server does not do streaming lists (it refused the request, or ignored it)."""
 
 
 def resource_version_went_back(last: str | None, new: str) -> bool:
@@ -74,7 +128,13 @@ def resource_version_went_back(last: str | None, new: str) -> bool:
 
 
 class Collector:
-    """Keeps `store` in step with `plural.group/version` objects in `namespace` (None: all)."""
+    """Keeps `store` in step with `plural.group/version` objects in `namespace` (None: all).
+
+    `list_mode` is how it syncs: "auto" (streaming list, paged LIST where the server does not
+    do them), "stream" or "paged" (that one only); `initial_events_timeout` bounds the silence
+    a streaming list may keep before its end bookmark, `stream_retry_interval` how long a
+    fallback holds (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -95,7 +155,12 @@ class Collector:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         problem_log_interval: float = 300.0,
+        list_mode: str = "auto",
+        initial_events_timeout: float = 20.0,
+        stream_retry_interval: float = 3600.0,
     ) -> None:
+        if list_mode not in LIST_MODES:
+            raise ValueError(f"list_mode must be one of {', '.join(LIST_MODES)}, not {list_mode!r}")
         self.api_client = api_client
         self.group = group
         self.version = version
@@ -115,9 +180,18 @@ class Collector:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.problem_log_interval = problem_log_interval
+        self.list_mode = list_mode
+        self.initial_events_timeout = initial_events_timeout
+        self._streaming = list_mode != "paged"
+        self._incomplete_streams = 0  # streaming lists in a row without their end bookmark
+        self._streamed = False  # a streaming list completed: the server does them
+        self.stream_retry_interval = stream_retry_interval
+        self._fell_back_at: float | None = None  # monotonic time of the last fallback
+        self._probing = False  # this streaming list tries again after a fallback
         self.path = resource_path(group, version, plural, self.namespace)
         self.resource_version: str | None = None
-        """Where the next watch starts; None means the next step is a (re)LIST."""
+        """Where the next watch starts; None means the next step is a sync (a streaming list
+        or a paged LIST)."""
         self._synced = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -131,8 +205,13 @@ class Collector:
 
     @property
     def has_synced(self) -> bool:
-        """True once the first LIST has completed and filled the store."""
+        """True once the first sync (streaming list or paged LIST) has filled the store."""
         return self._synced.is_set()
+
+    @property
+    def sync_mode(self) -> str:
+        """How this collector syncs now: "stream" (streaming list) or "paged" (paged LIST)."""
+        return "stream" if self._streaming else "paged"
 
     @property
     def scope_label(self) -> str:
@@ -178,6 +257,7 @@ class Collector:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     def _run(self) -> None:
+        self.self_metrics.record_list_mode(self.kind, self.scope_label, self.sync_mode)
         try:
             while not self._stop.is_set():
                 self._step()
@@ -187,11 +267,22 @@ class Collector:
             self._set_response(None)
 
     def _step(self) -> None:
-        """One LIST (when needed) and one WATCH; every failure ends in a decision, not a crash."""
+        """One sync (when needed) and one WATCH; every failure ends in a decision, not a crash."""
         try:
+            if self.resource_version is None and self._stream_retry_due():
+                self._streaming = self._probing = True
+            if self.resource_version is None and self._streaming:
+                self._stream()
+                return
             if self.resource_version is None:
                 self._relist()
             self._watch()
+        except _NoStreamingList as exc:
+            self._check_stopped()
+            self._on_no_streaming_list(exc)
+        except InitialEventsIncomplete as exc:
+            self._check_stopped()
+            self._on_incomplete_stream(exc)
         except ApiError as exc:
             self._check_stopped()
             if exc.expired:
@@ -258,14 +349,147 @@ class Collector:
         except Exception:  # the store skips what it cannot render: this is a bug, say so
             self.self_metrics.record_list(self.kind, self.scope_label, False)
             raise
-        self.resource_version = result.resource_version
         self.self_metrics.record_list(self.kind, self.scope_label, True)
+        self._synced_at(result.resource_version, len(result.items))
+
+    def _synced_at(self, resource_version: str, count: int) -> None:
+        """The store holds the state at `resource_version` (a sync of `count` objects)."""
+        self.resource_version = resource_version
         self.self_metrics.record_sync(self.kind, self.scope_label, time.time())
         if not self._synced.is_set():
-            log.info("%s: synced %d objects", self.describe(), len(result.items))
+            log.info("%s: synced %d objects (%s)", self.describe(), count, self._how)
         self._synced.set()
         self._failures = 0
         self._last_logged.clear()
+
+    @property
+    def _how(self) -> str:
+        return "streaming list" if self._streaming else "paged list"
+
+    def _stream(self) -> None:
+        """A streaming list, then the same stream as the watch (see the module docstring).
+
+        The initial ADDED objects are only collected; the store is replaced with them at the
+        end bookmark, so a stream cut before it leaves the store as it was. Raises
+        `_NoStreamingList` when the server refuses or ignores the request.
+        """
+        lo, hi = self.watch_timeout
+        items: list[Any] = []
+        synced = False
+        received = 0
+        started = time.monotonic()
+        try:
+            for event in watch_events(
+                self.api_client,
+                self.path,
+                None,
+                random.randint(lo, hi),
+                self.idle_timeout,
+                self.connect_timeout,
+                on_open=self._set_response,
+                initial_events_timeout=self.initial_events_timeout,
+            ):
+                self._check_stopped()
+                if synced:
+                    received += 1
+                    self._apply(event)
+                    self._expiries = 0
+                    continue
+                kind = event.get("type")
+                self.self_metrics.record_event(self.kind, kind if isinstance(kind, str) else "")
+                if kind == "ADDED":
+                    items.append(event.get("object"))
+                elif is_initial_events_end(event):
+                    self._publish_stream(items, event)
+                    items = []
+                    synced = True
+                else:  # a plain watch: the server ignored sendInitialEvents
+                    raise _NoStreamingList(f"it sent a {kind} event before the end of the state")
+        except ApiError as exc:
+            self.self_metrics.record_watch(self.kind, self.scope_label, False)
+            if exc.status in (400, 422) and not synced:
+                raise _NoStreamingList(f"it answered {exc}") from exc
+            raise
+        except (
+            _NoStreamingList,
+            InitialEventsIncomplete,
+            WatchDisconnected,
+            WatchUnreadable,
+            _HistoryReset,
+        ):
+            self.self_metrics.record_watch(self.kind, self.scope_label, False)
+            raise
+        self._check_stopped()
+        self.self_metrics.record_watch(self.kind, self.scope_label, True)
+        if received:
+            self._expiries = 0
+        elif time.monotonic() - started < 1.0:
+            self._failures += 1  # synced, then the stream ended at once: no busy loop
+            self._sleep_backoff()
+
+    def _publish_stream(self, items: list[Any], bookmark: Mapping[str, Any]) -> None:
+        """The end bookmark came: `items` are the state at its resourceVersion."""
+        obj = bookmark.get("object")
+        meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+        rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
+        if not rv:
+            raise WatchUnreadable("the initial-events-end bookmark carries no resourceVersion")
+        self._check_stopped()
+        self.store.replace(items, self.namespace)
+        self._incomplete_streams = 0
+        self._streamed = True
+        if self._probing:
+            log.info("%s: the API server does streaming lists now", self.describe())
+            self._probing = False
+            self.self_metrics.record_list_mode(self.kind, self.scope_label, self.sync_mode)
+        self._synced_at(str(rv), len(items))
+
+    def _stream_retry_due(self) -> bool:
+        """True when a fallback is `stream_retry_interval` old: the next sync tries again."""
+        return (
+            not self._streaming
+            and self._fell_back_at is not None
+            and time.monotonic() - self._fell_back_at >= self.stream_retry_interval
+        )
+
+    def _on_no_streaming_list(self, exc: _NoStreamingList) -> None:
+        if self.list_mode == "stream":  # forced: no fallback, say why it does not sync
+            self._on_error(exc)
+            return
+        if self._probing:
+            log.info("%s: still no streaming lists (%s); paged LIST", self.describe(), exc)
+        else:
+            log.warning(
+                "%s: the API server does not do streaming lists (%s); using paged LIST from "
+                "now on",
+                self.describe(),
+                exc,
+            )
+        self._streaming = self._probing = False
+        self._fell_back_at = time.monotonic()
+        self._incomplete_streams = 0
+        self.self_metrics.record_list_mode(self.kind, self.scope_label, self.sync_mode)
+
+    def _on_incomplete_stream(self, exc: InitialEventsIncomplete) -> None:
+        """Nothing published; start over, or, after too many in a row from a server that never
+        completed one, fall back."""
+        self._incomplete_streams += 1
+        count = self._incomplete_streams
+        if self.list_mode == "auto" and not self._streamed:
+            if count >= INCOMPLETE_STREAMS_BEFORE_FALLBACK or self._probing:
+                self._on_no_streaming_list(
+                    _NoStreamingList(
+                        f"{count} streaming lists in a row without the initial-events-end "
+                        f"bookmark, the last: {exc}"
+                    )
+                )
+                return
+        elif self.list_mode == "stream" or count > 1:
+            self._on_error(exc)  # rate-limited warning and backoff, as for any error
+            return
+        log.info("%s: %s; starting the streaming list again", self.describe(), exc)
+        self._failures += 1
+        self._sleep_backoff()
 
     def _watch(self) -> None:
         assert self.resource_version is not None
@@ -368,6 +592,11 @@ class Collector:
                 f"CRD {self._resource_name} version {self.version} not served yet "
                 f"(GET {self.path}: 404); install the CRD"
             )
+        if isinstance(exc, _NoStreamingList):
+            return "no-streaming-list", (
+                f"{self.describe()}: the API server does not do streaming lists ({exc}); "
+                "set list_mode (METRICS_LIST_MODE) to auto or paged"
+            )
         return type(exc).__name__, f"{self.describe()}: {exc}"
 
     def _sleep_backoff(self, attempt: int | None = None) -> None:
@@ -404,7 +633,7 @@ def new_collectors(
     `store`, by default one new `MetricsStore(generator)`; `self_metrics` defaults to the
     store's own `self_metrics` registry. `max_series_per_family` and `max_label_value_length`
     bound one object's share of a scrape in that new store (see `MetricsStore`). `options` go
-    to `Collector`.
+    to `Collector` (`list_mode`, timeouts, backoff).
     """
     if client is None:
         client = load_api_client()

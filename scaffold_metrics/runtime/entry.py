@@ -3,8 +3,10 @@ made at `init` and the environment's overrides, and one `error:` line (exit 2) f
 or an install the metrics cannot start with, instead of a traceback in the pod's log.
 
 Environment (read at each call): `METRICS_PORT` (the port), `WATCH_NAMESPACE` (comma-separated
-namespaces; empty means all), `METRICS_HOST` (the address to bind) and `METRICS_WEB_CONFIG` (TLS
-and basic auth, checked before anything starts). The generated
+namespaces; empty means all), `METRICS_HOST` (the address to bind), `METRICS_WEB_CONFIG` (TLS
+and basic auth, checked before anything starts) and `METRICS_LIST_MODE` (`auto`, the default:
+streaming lists where the API server does them, else paged LIST; `stream` or `paged`: only that,
+see `collector`). The generated
 `wiring.py` is these calls with the project's constants.
 """
 
@@ -18,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .collector import Collector, new_collectors
+from .collector import LIST_MODES, Collector, new_collectors
 from .generator import MetricsGeneratorProtocol
 from .kubeclient import KubeConfigError, load_api_client
 from .server import MetricsServer, serve_metrics, start_metrics_server
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 ENV_PORT = "METRICS_PORT"
 ENV_NAMESPACES = "WATCH_NAMESPACE"
 ENV_HOST = "METRICS_HOST"
+ENV_LIST_MODE = "METRICS_LIST_MODE"
 DEFAULT_HOST = "0.0.0.0"
 EXIT_BAD_SETUP = 2
 _NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -49,6 +52,7 @@ class MetricsSettings:
     port: int
     namespaces: tuple[str, ...]
     host: str
+    list_mode: str = "auto"
 
 
 def metrics_settings(
@@ -81,7 +85,16 @@ def metrics_settings(
                     "separate namespaces with commas, leave it empty for all"
                 )
     host = (env.get(ENV_HOST) or "").strip() or host
-    return MetricsSettings(port=port, namespaces=tuple(dict.fromkeys(watched)), host=host)
+    list_mode = (env.get(ENV_LIST_MODE) or "").strip().lower() or "auto"
+    if list_mode not in LIST_MODES:
+        raise MetricsSetupError(
+            f"{ENV_LIST_MODE}={env.get(ENV_LIST_MODE)!r} is not one of {', '.join(LIST_MODES)} "
+            "(auto: streaming lists where the API server does them, else paged; leave it unset "
+            "for auto)"
+        )
+    return MetricsSettings(
+        port=port, namespaces=tuple(dict.fromkeys(watched)), host=host, list_mode=list_mode
+    )
 
 
 def _port(raw: str) -> int:
@@ -91,9 +104,13 @@ def _port(raw: str) -> int:
 
 
 def build_collectors(
-    generators: Generators, namespaces: Sequence[str], client: Any = None
+    generators: Generators,
+    namespaces: Sequence[str],
+    client: Any = None,
+    list_mode: str = "auto",
 ) -> list[Collector]:
-    """One list/watch collector per kind and watched namespace (in-cluster or kubeconfig auth)."""
+    """One list/watch collector per kind and watched namespace (in-cluster or kubeconfig auth),
+    syncing by `list_mode` (see `collector.LIST_MODES`)."""
     try:
         api_client = client if client is not None else load_api_client()
     except KubeConfigError as exc:
@@ -103,7 +120,11 @@ def build_collectors(
     collectors: list[Collector] = []
     for generator in generators:
         api = f"{generator.group}/{generator.version}"
-        collectors.extend(new_collectors(api_client, namespaces, api, generator.kind, generator))
+        collectors.extend(
+            new_collectors(
+                api_client, namespaces, api, generator.kind, generator, list_mode=list_mode
+            )
+        )
     return collectors
 
 
@@ -173,7 +194,8 @@ def start(
     try:
         settings = metrics_settings(port, namespaces, host)
         _check_web_config()
-        return _listen(settings, build_collectors(generators, settings.namespaces, client))
+        collectors = build_collectors(generators, settings.namespaces, client, settings.list_mode)
+        return _listen(settings, collectors)
     except MetricsSetupError as exc:
         _fail(exc)
 
@@ -191,7 +213,7 @@ def serve(
         settings = metrics_settings(port, namespaces, host)
         _check_web_config()
         _check_bindable(settings)
-        collectors = build_collectors(generators, settings.namespaces, client)
+        collectors = build_collectors(generators, settings.namespaces, client, settings.list_mode)
     except MetricsSetupError as exc:
         _fail(exc)
     serve_metrics(collectors, settings.port, settings.host)

@@ -145,6 +145,15 @@ class Response:
         if pending.strip():
             yield pending
 
+    def set_read_timeout(self, seconds: float) -> None:
+        """From now on, a read that waits `seconds` for bytes raises a timeout (the timeout
+        given at `open_get` counts until then): a streaming list waits less for its initial
+        events than a watch waits for its next event."""
+        sock = _socket_of(self._raw)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.settimeout(seconds)
+
     def abort(self) -> None:
         """Make a read blocked in another thread return now (used by `Collector.stop`)."""
         sock = _socket_of(self._raw)

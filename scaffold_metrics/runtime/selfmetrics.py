@@ -70,9 +70,18 @@ SERIES_LIMITED = MetricFamilyDef(
 )
 LAST_SYNC = MetricFamilyDef(
     "operator_metrics_last_sync_timestamp_seconds",
-    "Unix time of the last completed list of a kind in a namespace ('' = all namespaces).",
+    "Unix time of the last completed list (paged or streaming) of a kind in a namespace "
+    "('' = all namespaces).",
     MetricType.GAUGE,
     ("kind", "namespace"),
+)
+LIST_MODE = MetricFamilyDef(
+    "operator_metrics_list_mode",
+    "How the collector of a kind in a namespace ('' = all namespaces) gets the state: 1 for "
+    "the mode in use (stream: streaming list, a watch with sendInitialEvents; paged: paged "
+    "list), 0 for the other.",
+    MetricType.GAUGE,
+    ("kind", "namespace", "mode"),
 )
 OBJECTS = MetricFamilyDef(
     "operator_metrics_objects",
@@ -91,8 +100,12 @@ SELF_FAMILIES: tuple[MetricFamilyDef, ...] = (
     OBJECTS_SKIPPED,
     SERIES_LIMITED,
     LAST_SYNC,
+    LIST_MODE,
     OBJECTS,
 )
+
+LIST_MODE_VALUES = ("paged", "stream")
+"""The `mode` values of `LIST_MODE`."""
 
 SKIP_REASONS = ("invalid_metadata", "invalid_text")
 """The `reason` values of `OBJECTS_SKIPPED` (named where the store decides, in store.py)."""
@@ -167,6 +180,14 @@ class SelfMetrics:
         ts = time.time() if timestamp is None else timestamp
         with self._lock:
             self._values[LAST_SYNC][(kind, _ns(namespace))] = ts
+            self._version += 1
+
+    def record_list_mode(self, kind: str, namespace: str | None, mode: str) -> None:
+        """The collector of `kind` in `namespace` syncs by `mode` (see LIST_MODE_VALUES)."""
+        with self._lock:
+            series = self._values[LIST_MODE]
+            for value in LIST_MODE_VALUES:
+                series[(kind, _ns(namespace), value)] = 1.0 if value == mode else 0.0
             self._version += 1
 
     def record_generator_errors(self, kind: str, count: int = 1) -> None:

@@ -9,6 +9,10 @@ both (create namespaces and objects, patch, delete, apply and remove the CRDs of
 `grant`/`revoke` the reader list/watch with a Role and RoleBinding), so the real-server code
 path runs in every run against the double too. `double` is None against the real server, and
 tests that need double-only controls (compact, request log, ...) skip there.
+
+`kube_without_watch_list` is the same for a server that refuses streaming lists: the double
+with `watch_list="disabled"`, or a second control plane started with
+`--feature-gates=WatchList=false` (beta and on by default in v1.34 to v1.36, off in v1.33).
 """
 
 from __future__ import annotations
@@ -85,8 +89,9 @@ def _free_port() -> int:
 class ControlPlane:
     """etcd + kube-apiserver from `KUBEBUILDER_ASSETS`, as envtest starts them."""
 
-    def __init__(self, assets: Path) -> None:
+    def __init__(self, assets: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.assets = assets
+        self.extra_args = extra_args
         self.dir = Path(tempfile.mkdtemp(prefix="operator-metrics-envtest-"))
         self.token = uuid.uuid4().hex
         self.reader_token = uuid.uuid4().hex
@@ -137,6 +142,7 @@ class ControlPlane:
                 "--allow-privileged=true",
                 "--disable-admission-plugins=ServiceAccount",
                 "--watch-cache=false",  # watches read etcd, so its compaction gives a real 410
+                *self.extra_args,
             ],
         )
         self.host = f"https://127.0.0.1:{api_port}"
@@ -485,12 +491,44 @@ def control_plane() -> Iterator[ControlPlane | None]:
         plane.stop()
 
 
+@pytest.fixture(scope="session")
+def control_plane_without_watch_list() -> Iterator[ControlPlane | None]:
+    """A second real control plane whose API server refuses streaming lists (the WatchList
+    feature gate off), when `KUBEBUILDER_ASSETS` is set; else None."""
+    assets = real_assets()
+    if assets is None:
+        yield None
+        return
+    plane = ControlPlane(assets, ("--feature-gates=WatchList=false",))
+    plane.start()
+    try:
+        install_test_crds(plane.backend())
+        yield plane
+    finally:
+        plane.stop()
+
+
 @pytest.fixture
 def kube(control_plane: ControlPlane | None) -> Iterator[ApiBackend]:
     """The API backend of one test: a fresh double, or the shared real control plane; set up
     through the API in both cases."""
+    yield from _backend(control_plane, "enabled")
+
+
+@pytest.fixture
+def kube_without_watch_list(
+    control_plane_without_watch_list: ControlPlane | None,
+) -> Iterator[ApiBackend]:
+    """As `kube`, for an API server with the WatchList feature off (it answers a streaming
+    list with 422 Invalid)."""
+    yield from _backend(control_plane_without_watch_list, "disabled")
+
+
+def _backend(control_plane: ControlPlane | None, watch_list: str) -> Iterator[ApiBackend]:
     if control_plane is None:
-        with KubeApiDouble(ALL_RESOURCES, installed=False, bookmark_interval=0.3) as double:
+        with KubeApiDouble(
+            ALL_RESOURCES, installed=False, bookmark_interval=0.3, watch_list=watch_list
+        ) as double:
             backend = ApiBackend(
                 double.admin_api_client(),
                 double.api_client,

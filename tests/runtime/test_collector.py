@@ -1,6 +1,8 @@
 """Collectors against a Kubernetes API: the test double by default, a real one via envtest.
 
 See `kube_fixtures.py`. Timeouts and backoffs are shrunk so the whole file runs in seconds.
+These tests pin the paged LIST + WATCH path (`list_mode="paged"`); the streaming list, the
+default, and its fallback are tested in `test_collector_streaming.py`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ FAST: dict[str, Any] = {
     "connect_timeout": 2.0,
     "backoff_base": 0.02,
     "backoff_cap": 0.1,
+    "list_mode": "paged",
 }
 
 
@@ -105,6 +108,9 @@ class RecordingSelfMetrics:
 
     def record_sync(self, kind: str, namespace: str, timestamp: float) -> None:
         self.calls.append(("sync", kind, namespace))
+
+    def record_list_mode(self, kind: str, namespace: str, mode: str) -> None:
+        self.calls.append(("mode", kind, namespace, mode))
 
 
 class MemcachedGenerator:

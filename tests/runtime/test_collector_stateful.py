@@ -1,7 +1,8 @@
 """A collector against the API double under random changes and faults, as a hypothesis state
 machine: whatever the interleaving of creates, updates, deletes, dropped connections, 410s
 (compaction, expired continue tokens), 5xx answers, stalls and history resets (etcd restored
-from a backup), once the faults stop the scrape equals what the server holds.
+from a backup), once the faults stop the scrape equals what the server holds. Twice: for a
+collector that syncs by paged LIST, and for one that syncs by streaming list only.
 
 Bounded for CI (about 20 s). For a longer local run, raise the number of examples and steps:
 
@@ -50,9 +51,11 @@ def expected_lines(objects: list[dict[str, Any]]) -> list[bytes]:
 
 
 class CollectorAgainstFaults(RuleBasedStateMachine):
-    """One double, one cluster-wide collector into a real store; rules change the server."""
+    """One double, one cluster-wide collector into a real store; rules change the server.
+    This one syncs by paged LIST; `StreamingCollectorAgainstFaults` by streaming list."""
 
     backups = Bundle("backups")
+    list_mode = "paged"
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,6 +76,8 @@ class CollectorAgainstFaults(RuleBasedStateMachine):
             connect_timeout=2.0,
             backoff_base=0.01,
             backoff_cap=0.05,
+            list_mode=self.list_mode,
+            initial_events_timeout=0.6,
         )
         self.collector.start()
         assert self.collector.wait_for_sync(10)
@@ -205,10 +210,20 @@ class CollectorAgainstFaults(RuleBasedStateMachine):
             self.double.close()
 
 
-CollectorAgainstFaults.TestCase.settings = settings(
-    max_examples=EXAMPLES,
-    stateful_step_count=STEPS,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+class StreamingCollectorAgainstFaults(CollectorAgainstFaults):
+    """The same faults for a collector that syncs only by streaming list (never falls back):
+    410s, history resets and 5xx answers make it stream the state again, a dropped connection
+    or a stall can cut a stream before its end bookmark."""
+
+    list_mode = "stream"
+
+
+for machine in (CollectorAgainstFaults, StreamingCollectorAgainstFaults):
+    machine.TestCase.settings = settings(
+        max_examples=max(1, EXAMPLES // 2),  # the two share the time budget
+        stateful_step_count=STEPS,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
 test_collector_converges_to_the_servers_state = CollectorAgainstFaults.TestCase
+test_streaming_collector_converges_to_the_servers_state = StreamingCollectorAgainstFaults.TestCase

@@ -29,6 +29,7 @@ RECORDS: dict[str, Callable[[SelfMetrics], None]] = {
     "watch": lambda sm: sm.record_watch("Widget", None, ok=False),
     "event": lambda sm: sm.record_event("Widget", "MODIFIED"),
     "sync": lambda sm: sm.record_sync("Widget", "default", 1234.5),
+    "list_mode": lambda sm: sm.record_list_mode("Widget", "default", "stream"),
     "generator_errors": lambda sm: sm.record_generator_errors("Widget", 2),
     "skipped": lambda sm: sm.record_skipped("Widget", "invalid_text"),
     "limited": lambda sm: sm.record_limited("Widget", 3, 1),
