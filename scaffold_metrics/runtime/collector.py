@@ -15,11 +15,12 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from .kubeclient import ApiError, Response, load_api_client, resource_path
 from .selfmetrics import SelfMetrics
+from .sharding import ShardSelector
 from .store import DEFAULT_MAX_LABEL_VALUE_LENGTH, DEFAULT_MAX_SERIES_PER_FAMILY, MetricsStore
 from .watch import WatchDisconnected, WatchIdle, WatchUnreadable, list_all, watch_events
 
@@ -95,7 +96,9 @@ class Collector:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         problem_log_interval: float = 300.0,
+        selector: ShardSelector | None = None,
     ) -> None:
+        """`selector`: keep only the objects this shard owns (see `request_relist`)."""
         self.api_client = api_client
         self.group = group
         self.version = version
@@ -126,6 +129,10 @@ class Collector:
         self._failures = 0
         self._expiries = 0  # 410s since a watch last delivered anything
         self._last_logged: dict[str, float] = {}
+        self.selector = selector
+        self._relist_requested = threading.Event()
+        self._kept = 0  # objects of this scope this shard holds / leaves to others
+        self._skipped = 0
 
     # -- public ---------------------------------------------------------------------------
 
@@ -166,6 +173,16 @@ class Collector:
             thread.join(timeout)
         self._thread = None
 
+    def request_relist(self) -> None:
+        """List again soon, from any thread: the way a new ownership (`selector`) takes
+        effect, dropping what is no longer this shard's and adding what now is. The open
+        watch is cut at once; nothing restarts and the old objects serve until the list."""
+        self._relist_requested.set()
+        with self._lock:
+            resp = self._response
+        if resp is not None:
+            resp.abort()
+
     def describe(self) -> str:
         """`memcacheds.cache.example.com in namespace default` (or `in all namespaces`)."""
         where = f"namespace {self.namespace}" if self.namespace else "all namespaces"
@@ -189,6 +206,9 @@ class Collector:
     def _step(self) -> None:
         """One LIST (when needed) and one WATCH; every failure ends in a decision, not a crash."""
         try:
+            if self._relist_requested.is_set():
+                self._relist_requested.clear()
+                self.resource_version = None
             if self.resource_version is None:
                 self._relist()
             self._watch()
@@ -212,6 +232,8 @@ class Collector:
             log.debug("%s: %s; resuming from %s", self.describe(), exc, self.resource_version)
         except WatchDisconnected as exc:
             self._check_stopped()
+            if self._relist_requested.is_set():
+                return  # cut by `request_relist`: the next step lists, at once
             self._on_error(exc)
         except _Stopped:
             raise
@@ -254,11 +276,12 @@ class Collector:
             raise
         self._check_stopped()
         try:
-            self.store.replace(result.items, self.namespace)
+            self.store.replace(self._owned(result.items), self.namespace)
         except Exception:  # the store skips what it cannot render: this is a bug, say so
             self.self_metrics.record_list(self.kind, self.scope_label, False)
             raise
         self.resource_version = result.resource_version
+        self._record_shard_objects()
         self.self_metrics.record_list(self.kind, self.scope_label, True)
         self.self_metrics.record_sync(self.kind, self.scope_label, time.time())
         if not self._synced.is_set():
@@ -273,6 +296,8 @@ class Collector:
         started = time.monotonic()
         received = 0
         try:
+            if self._relist_requested.is_set():
+                return
             for event in watch_events(
                 self.api_client,
                 self.path,
@@ -313,14 +338,51 @@ class Collector:
         if rv is not None and resource_version_went_back(self.resource_version, rv):
             raise _HistoryReset(f"resourceVersion went back from {self.resource_version} to {rv}")
         try:
-            if kind in ("ADDED", "MODIFIED"):
+            owned = self.selector is None or self._owned_event(kind, obj)
+            if owned and kind in ("ADDED", "MODIFIED"):
                 self.store.upsert(obj)  # type: ignore[arg-type]  # the store skips non-objects
-            elif kind == "DELETED" and isinstance(obj, Mapping):
+            elif owned and kind == "DELETED" and isinstance(obj, Mapping):
                 self.store.delete(obj)
         except Exception:
             log.exception("%s: store failed on %s event", self.describe(), kind)
         if rv is not None:
             self.resource_version = rv
+
+    def _owned(self, items: Iterable[Any]) -> Iterable[Any]:
+        """The listed objects this shard owns (all without a selector), counting both."""
+        if self.selector is None:
+            return items
+        return self._filter_owned(items, self.selector)
+
+    def _filter_owned(self, items: Iterable[Any], selector: ShardSelector) -> Iterator[Any]:
+        self._kept = self._skipped = 0
+        for obj in items:
+            if not isinstance(obj, Mapping) or selector.owns(obj):
+                self._kept += 1
+                yield obj
+            else:
+                self._skipped += 1
+
+    def _owned_event(self, kind: str, obj: Any) -> bool:
+        """True when the event's object is this shard's; counts objects coming and going.
+        A uid never changes, so an object stays on one side until the ownership does."""
+        if not isinstance(obj, Mapping):
+            return True
+        owned = self.selector is None or self.selector.owns(obj)
+        step = 1 if kind == "ADDED" else -1 if kind == "DELETED" else 0
+        if step:
+            if owned:
+                self._kept = max(0, self._kept + step)
+            else:
+                self._skipped = max(0, self._skipped + step)
+            self._record_shard_objects()
+        return owned
+
+    def _record_shard_objects(self) -> None:
+        if self.selector is not None:
+            self.store.self_metrics.record_shard_objects(
+                self.kind, self.scope_label, self._kept, self._skipped
+            )
 
     def _on_history_reset(self, why: str) -> None:
         log.warning(

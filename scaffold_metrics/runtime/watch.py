@@ -10,7 +10,7 @@ something that is not JSON where an event or a list belongs).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +46,13 @@ def list_all(
     page_size: int,
     timeout: tuple[float, float],
     on_open: Callable[[Response | None], None] | None = None,
+    extra_query: Sequence[tuple[str, str]] = (),
 ) -> ListResult:
     """LIST every page (`limit` / `continue`); an expired continue token raises `ApiError` 410.
 
     The resourceVersion of the first page is the snapshot every later page was read at, and
-    therefore the one to start watching from.
+    therefore the one to start watching from. `extra_query` (a `fieldSelector`) goes on every
+    page.
     """
     from urllib3 import exceptions as http_errors  # the kubernetes client's transport
 
@@ -59,7 +61,7 @@ def list_all(
     token = ""
     pages = 0
     while True:
-        query = [("limit", str(page_size))]
+        query = [("limit", str(page_size)), *extra_query]
         if token:
             query.append(("continue", token))
         try:
@@ -102,6 +104,7 @@ def watch_events(
     idle_timeout: float,
     connect_timeout: float,
     on_open: Callable[[Response | None], None] | None = None,
+    extra_query: Sequence[tuple[str, str]] = (),
 ) -> Iterator[dict[str, Any]]:
     """Yield the events of one WATCH from `resource_version` until the server ends it.
 
@@ -115,6 +118,7 @@ def watch_events(
         ("resourceVersion", resource_version),
         ("allowWatchBookmarks", "true"),
         ("timeoutSeconds", str(timeout_seconds)),
+        *extra_query,
     ]
     try:
         resp = open_get(api_client, path, query, (connect_timeout, idle_timeout))
