@@ -35,7 +35,7 @@ from .explain import build_plan, explanation_json, explanation_table, plan_input
 from .explain import explain as explain_plan
 from .files import FileChange, apply, check_writable, compare, unified_diff, write_file
 from .ksm import ksm_config
-from .pipeline import build_project, check_recorded_crds, choose_service, relative_path
+from .pipeline import build_project, check_recorded_crds, choose_service, relative_path, shards_path
 from .render import RenderedFile
 
 _STATUS_WORDS = {"keep": "unchanged"}
@@ -257,6 +257,13 @@ def cli() -> None:
     default=None,
     help="Generate a prometheus-operator ServiceMonitor for the metrics Service.",
 )
+@click.option(
+    "--shards",
+    type=click.IntRange(0, 1000),
+    default=None,
+    help="Split the metrics over this many replicas: a metrics-only StatefulSet, each pod "
+    "keeping its shard of the objects (0: none; default: as recorded).",
+)
 def init(
     crds: tuple[Path, ...],
     project: Path,
@@ -270,6 +277,7 @@ def init(
     operator_name: str | None,
     rbac: bool | None,
     service_monitor: bool | None,
+    shards: int | None,
 ) -> None:
     """Scaffold metrics for the CRDs into the operator's repository and record the choices."""
     root = project
@@ -305,6 +313,7 @@ def init(
         service_monitor=extra_manifest(
             service_monitor, previous.service_monitor if previous else None, "servicemonitor"
         ),
+        shards=_shards(shards, previous),
         extra=previous.extra if previous else {},
     )
     flags = {"package": "--package", "main": "--main", "service": "--service"}
@@ -316,6 +325,8 @@ def init(
     )
     earlier = (previous.rbac, previous.service_monitor) if previous else ()
     retired = tuple(p for p in earlier if p and p not in (config.rbac, config.service_monitor))
+    if previous is not None and previous.shards is not None and config.shards is None:
+        retired += (shards_path(previous, previous.operator or name),)
     moved_from = previous.package if previous and previous.package != config.package else None
     if moved_from is not None:
         click.echo(
@@ -326,6 +337,16 @@ def init(
         )
     moved = (moved_from,) if moved_from else ()
     _exit(_sync(root, config, config_file, "write", retired, moved, show_notes=True))
+
+
+def _shards(wanted: int | None, previous: ProjectConfig | None) -> int | None:
+    if wanted is None:
+        return previous.shards if previous else None
+    if wanted == 1:
+        raise UsageError(
+            "--shards 1 is no sharding", hint="use --shards 2 or more, or --shards 0 for none"
+        )
+    return wanted or None
 
 
 @cli.command()

@@ -18,7 +18,7 @@ from .install_source import install_requirement, installed_origin
 from .metric_config import parse_metrics_config
 from .paths import relative_path
 from .plan import MetricsPlan, PlanOptions, plan_metrics
-from .project_manifests import choose_service, manifest_files
+from .project_manifests import choose_service, manifest_files, shards_path
 from .render import RenderedFile, render_python, render_template
 
 REQUIREMENTS_FILE = "requirements.txt"
@@ -113,6 +113,12 @@ def _package_files(
             host=config.host,
         ),
     ]
+    if config.shards is not None:  # what the metrics StatefulSet runs
+        files.append(
+            generated(
+                package / "__main__.py", "metrics_main.py.j2", import_path=".".join(package.parts)
+            )
+        )
     for kind in plan.kinds:
         files.append(
             generated(package / "kinds" / f"{kind.module}.py", "kind_metrics.py.j2", k=kind)
@@ -209,4 +215,4 @@ def _requirements_file(root: Path, config: ProjectConfig, notes: list[str]) -> R
     return None
 
 
-__all__ = ["ProjectBuild", "build_project", "choose_service", "relative_path"]
+__all__ = ["ProjectBuild", "build_project", "choose_service", "relative_path", "shards_path"]
