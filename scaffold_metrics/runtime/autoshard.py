@@ -17,7 +17,7 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +152,8 @@ class StatefulSetShards:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.target: StatefulSetTarget | None = None
+        self.wanted: Callable[[], bool] = lambda: True
+        """Checked between watches: False ends the thread (its collectors have all stopped)."""
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._response: Response | None = None
@@ -209,7 +211,7 @@ class StatefulSetShards:
         path = resource_path("apps", "v1", "statefulsets", self.target.namespace)
         query = [("fieldSelector", f"metadata.name={self.target.name}")]
         rv: str | None = self.target.resource_version or None
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.wanted():
             try:
                 if rv is None:
                     listed = list_all(

@@ -146,6 +146,11 @@ class Collector:
         """The namespace as self-metrics label it ("" for all namespaces / cluster scope)."""
         return self.namespace or ALL_NAMESPACES_LABEL
 
+    @property
+    def stopped(self) -> bool:
+        """True once `stop()` was called (until the next `start()`)."""
+        return self._stop.is_set()
+
     def wait_for_sync(self, timeout: float | None = None) -> bool:
         """Block until `has_synced` (or `timeout`); returns `has_synced`."""
         return self._synced.wait(timeout)

@@ -216,7 +216,12 @@ def build_collectors(
         raise MetricsSetupError(str(exc)) from exc
     except ModuleNotFoundError as exc:
         raise MetricsSetupError(_missing_module(exc)) from exc
-    selector = _selector(api_client, sharding) if sharding is not None else None
+    shards = _follow_statefulset(api_client, sharding) if sharding is not None else None
+    selector = (
+        shards.selector
+        if shards is not None
+        else ShardSelector(sharding.shard, sharding.total) if sharding is not None else None
+    )
     collectors: list[Collector] = []
     for generator in generators:
         api = f"{generator.group}/{generator.version}"
@@ -233,18 +238,21 @@ def build_collectors(
                 collector.request_relist()
 
         selector.subscribe(on_change)
+    if shards is not None:  # it follows the StatefulSet while any collector runs
+        shards.wanted = lambda: not all(c.stopped for c in collectors)
     return collectors
 
 
-def _selector(api_client: Any, sharding: ShardingSettings) -> ShardSelector:
-    selector = ShardSelector(sharding.shard, sharding.total)
+def _follow_statefulset(api_client: Any, sharding: ShardingSettings) -> StatefulSetShards | None:
+    """For automatic sharding: the pod's StatefulSet found, and followed from now on."""
     if sharding.pod is None or sharding.pod_namespace is None:
-        return selector
+        return None
+    shards = StatefulSetShards(api_client, sharding.pod, sharding.pod_namespace)
     try:
-        StatefulSetShards(api_client, sharding.pod, sharding.pod_namespace, selector).start()
+        shards.start()
     except ShardingSetupError as exc:
         raise MetricsSetupError(str(exc)) from exc
-    return selector
+    return shards
 
 
 def _missing_module(exc: ModuleNotFoundError) -> str:

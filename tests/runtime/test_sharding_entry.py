@@ -3,6 +3,7 @@ automatic sharding from the pod's StatefulSet through the API."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from scaffold_metrics.runtime.entry import (
     ShardingSettings,
     build_collectors,
     metrics_settings,
+    register_kopf,
     sharding_settings,
 )
 from scaffold_metrics.runtime.selfmetrics import DEFAULT_SELF_METRICS, SHARD_ORDINAL, TOTAL_SHARDS
@@ -81,6 +83,31 @@ def test_automatic_sharding_finds_the_statefulset_through_the_api(double) -> Non
     assert any(
         r.query.get("fieldSelector") == "metadata.name=metrics" and r.verb == "watch"
         for r in double.requests
+    )
+    # it follows the StatefulSet while the collectors run, and ends after they stopped
+    for c in collectors:
+        c.start()
+    assert collectors[0].wait_for_sync(10)
+    following = [t for t in threading.enumerate() if t.name == "shards-metrics"]
+    assert following and following[0].is_alive()
+    for c in collectors:
+        c.stop()
+    double.drop_connections()
+    following[0].join(10)
+    assert not following[0].is_alive()
+
+
+def test_kopf_feeding_the_metrics_cannot_shard(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("METRICS_SHARD", "0")
+    monkeypatch.setenv("METRICS_TOTAL_SHARDS", "2")
+    with pytest.raises(SystemExit) as exit_info:
+        register_kopf([WidgetGenerator], 8389)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: sharding is not available when kopf's own watch feeds") and (
+        err.count("\n") == 1
     )
 
 
