@@ -10,6 +10,7 @@ import pytest
 from store_fakes import WidgetGenerator
 from test_sharding_collectors import double, pod, statefulset  # noqa: F401
 
+from scaffold_metrics.runtime import entry
 from scaffold_metrics.runtime.entry import (
     MetricsSetupError,
     ShardingSettings,
@@ -18,7 +19,7 @@ from scaffold_metrics.runtime.entry import (
     register_kopf,
     sharding_settings,
 )
-from scaffold_metrics.runtime.selfmetrics import DEFAULT_SELF_METRICS, SHARD_ORDINAL, TOTAL_SHARDS
+from scaffold_metrics.runtime.selfmetrics import SHARD_ORDINAL, TOTAL_SHARDS, SelfMetrics
 
 
 def test_no_sharding_settings_is_no_sharding() -> None:
@@ -62,7 +63,11 @@ def test_sharding_settings_that_cannot_be_right(
         sharding_settings(env, argv)
 
 
-def test_automatic_sharding_finds_the_statefulset_through_the_api(double) -> None:  # noqa: F811
+def test_automatic_sharding_finds_the_statefulset_through_the_api(
+    double, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    registry = SelfMetrics()  # not the process-wide one: other tests scrape that
+    monkeypatch.setattr(entry, "DEFAULT_SELF_METRICS", registry)
     double.create(statefulset(5))
     pod(double, 3)
     collectors = build_collectors(
@@ -73,8 +78,8 @@ def test_automatic_sharding_finds_the_statefulset_through_the_api(double) -> Non
     )
     selector = collectors[0].selector
     assert selector is not None and selector.state == (3, 5)
-    assert DEFAULT_SELF_METRICS.value(SHARD_ORDINAL) == 3
-    assert DEFAULT_SELF_METRICS.value(TOTAL_SHARDS) == 5
+    assert registry.value(SHARD_ORDINAL) == 3
+    assert registry.value(TOTAL_SHARDS) == 5
     double.update(statefulset(4))  # followed from here on, in place
     deadline = time.monotonic() + 10
     while selector.total != 4 and time.monotonic() < deadline:
