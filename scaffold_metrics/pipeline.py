@@ -25,6 +25,7 @@ REQUIREMENTS_FILE = "requirements.txt"
 _ENTRY_WIRING = re.compile(
     r"\bpkg\.metrics\b|\bfrom\s+pkg\s+import\s+metrics\b|\bregister_kopf_metrics\b"
 )
+_IN_PROCESS_WIRING = re.compile(r"\bwiring\.(?:start|register_kopf)\(")
 _KOPF_IMPORT = re.compile(r"^\s*(?:import\s+kopf\b|from\s+kopf\b)", re.MULTILINE)
 _KOPF_REQUIREMENT = re.compile(r"^\s*kopf\s*(?:[\[<>=!~;@#]|$)", re.MULTILINE | re.IGNORECASE)
 ENV_PORT = "METRICS_PORT"
@@ -143,6 +144,12 @@ def _entry_files(
         text = main.read_text(encoding="utf-8", errors="replace")
         if not _ENTRY_WIRING.search(text):
             notes.append(_wiring_advice(config, import_path, is_kopf_entry(text)))
+        elif config.shards is not None and _IN_PROCESS_WIRING.search(text):
+            notes.append(
+                f"note: {config.main} serves the metrics in the operator's process too: with "
+                f"--shards the metrics StatefulSet serves them (python3 -m {import_path}); "
+                "remove that call, or the operator's pod still lists and renders every object"
+            )
     elif requires_kopf(root):
         # `kopf run handlers.py` needs no main.py, and a plain one would add a second watch.
         notes.append(

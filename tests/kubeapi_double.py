@@ -48,6 +48,13 @@ real control plane with the same calls, see `tests/runtime/kube_fixtures.py`):
   version is served from the POST on, Established at once; DELETE removes the objects and the
   resource at once (the real server does it in the background).
 
+And built-in resources when a test asks for them (`PODS`, core/v1 under `/api/v1`;
+`STATEFULSETS`, apps/v1), for replicas that read their own pod and follow their StatefulSet:
+GET, LIST and WATCH like any resource, created and updated by the test controls (no controller
+acts on them: a StatefulSet's pods are the test's to create). LIST and WATCH of every resource
+take `fieldSelector=metadata.name=<name>` (or `==`); any other field selector is a 400 "field
+label not supported", as the real server answers one it does not index.
+
 Simplified or absent: no managedFields entry for a PATCH; no JSON patch or server-side apply
 (415); no PUT; one served version per CRD; namespaces and events are in discovery but cannot be
 listed or watched; CRDs are not in discovery and cannot be listed or watched (so kopf does not
@@ -852,14 +859,17 @@ class KubeApiDouble:
             return False
         return ns is None or (isinstance(meta, dict) and meta.get("namespace") == ns)
 
-    def _current(
-        self, spec: ResourceSpec, ns: str | None, name: str | None = None
-    ) -> list[dict[str, Any]]:
+    def _current(self, spec: ResourceSpec, ns: str | None) -> list[dict[str, Any]]:
         return [
             copy.deepcopy(o)
             for k, o in sorted(self._objects.items())
-            if k[0] == spec.plural and (ns is None or k[1] == ns) and name in (None, k[2])
+            if k[0] == spec.plural and (ns is None or k[1] == ns)
         ]
+
+    def _named(self, spec: ResourceSpec, ns: str | None, name: str | None) -> list[dict[str, Any]]:
+        """`_current`, only the object called `name` when a field selector asks for one."""
+        items = self._current(spec, ns)
+        return items if name is None else [o for o in items if o["metadata"]["name"] == name]
 
 
 @dataclass(frozen=True)
@@ -1560,7 +1570,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
             else:
                 snap_rv, start = d._rv, 0
-                items = d._current(spec, ns, name)
+                items = d._named(spec, ns, name)
                 if limit:
                     d._snapshots.setdefault(snap_rv, {})[scope_key] = items
         end = start + limit if limit else len(items)
@@ -1595,7 +1605,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with d._cond:
                 generation = self._arrival_generation
-                snapshot = d._current(spec, ns, name)
+                snapshot = d._named(spec, ns, name)
                 current_rv = d._rv
                 compacted = d._compacted
             if initial or rv_param in ("", "0"):

@@ -148,3 +148,22 @@ def test_one_shard_and_a_bad_recorded_count_are_refused(tmp_path: Path) -> None:
     assert result.stderr.startswith(
         f"error: `shards` must be a number of metrics replicas from 2 to 1000: {config}:{line}"
     ), result.stderr
+
+
+def test_an_operator_that_serves_the_metrics_itself_is_told_to_stop(tmp_path: Path) -> None:
+    root = kustomize_operator(tmp_path / "backup-operator")
+    main = root / "main.py"
+    main.write_text(
+        main.read_text().replace(
+            'if __name__ == "__main__":\n',
+            'if __name__ == "__main__":\n'
+            "    from pkg.metrics import wiring\n\n    wiring.start()\n",
+        )
+    )
+    assert "operator's process too" not in init(root)[1]
+    code, err = init(root, "--shards", "2")
+    assert code == 0
+    assert (
+        "note: main.py serves the metrics in the operator's process too: with --shards the "
+        "metrics StatefulSet serves them (python3 -m pkg.metrics); remove that call"
+    ) in err
