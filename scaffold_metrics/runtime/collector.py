@@ -317,7 +317,10 @@ class Collector:
                 self._apply(event)
                 self._expiries = 0  # after: a reset at every first event must back off
         except (ApiError, WatchDisconnected, WatchUnreadable, _HistoryReset):
-            self.self_metrics.record_watch(self.kind, self.scope_label, False)
+            # A watch cut by `request_relist` did not fail.
+            self.self_metrics.record_watch(
+                self.kind, self.scope_label, self._relist_requested.is_set()
+            )
             raise
         self._check_stopped()
         self.self_metrics.record_watch(self.kind, self.scope_label, True)
