@@ -7,6 +7,8 @@ objects deleted while it was away disappear. It re-LISTs too when the server's h
 the one it followed (see `resource_version_went_back`) and when the server sent something that
 is not JSON (the same bytes would come again on resuming). Errors never end the thread: it backs
 off with full jitter and tells people, at a bounded rate, which permission or CRD is missing.
+With a `ShardSelector` it lets into the store only the objects its shard owns (listed or
+watched), and lists again when `request_relist` says the ownership changed.
 """
 
 from __future__ import annotations
@@ -280,6 +282,7 @@ class Collector:
             self.self_metrics.record_list(self.kind, self.scope_label, False)
             raise
         self._check_stopped()
+        self._kept = self._skipped = 0  # counted again by `_owned`, over every page
         try:
             self.store.replace(self._owned(result.items), self.namespace)
         except Exception:  # the store skips what it cannot render: this is a bug, say so
@@ -363,7 +366,6 @@ class Collector:
         return self._filter_owned(items, self.selector)
 
     def _filter_owned(self, items: Iterable[Any], selector: ShardSelector) -> Iterator[Any]:
-        self._kept = self._skipped = 0
         for obj in items:
             if not isinstance(obj, Mapping) or selector.owns(obj):
                 self._kept += 1
