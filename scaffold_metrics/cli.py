@@ -36,7 +36,7 @@ from .explain import explain as explain_plan
 from .files import FileChange, apply, check_writable, compare, unified_diff, write_file
 from .ksm import ksm_config
 from .monitoring import chosen_sections, retired_outputs
-from .pipeline import build_project, check_recorded_crds, choose_service, relative_path
+from .pipeline import build_project, check_recorded_crds, choose_service, relative_path, shards_path
 from .render import RenderedFile
 
 _STATUS_WORDS = {"keep": "unchanged"}
@@ -269,6 +269,13 @@ def cli() -> None:
     default=None,
     help="Generate Prometheus alerting rules (a rules file and a PrometheusRule).",
 )
+@click.option(
+    "--shards",
+    type=click.IntRange(0, 1000),
+    default=None,
+    help="Split the metrics over this many replicas: a metrics-only StatefulSet, each pod "
+    "keeping its shard of the objects (0: none; default: as recorded).",
+)
 def init(
     crds: tuple[Path, ...],
     project: Path,
@@ -284,6 +291,7 @@ def init(
     service_monitor: bool | None,
     dashboards: bool | None,
     alerts: bool | None,
+    shards: int | None,
 ) -> None:
     """Scaffold metrics for the CRDs into the operator's repository and record the choices."""
     root = project
@@ -322,6 +330,7 @@ def init(
         extra=chosen_sections(
             root, previous.extra if previous else {}, dashboards, alerts, service_path, name
         ),
+        shards=_shards(shards, previous),
     )
     flags = {"package": "--package", "main": "--main", "service": "--service"}
     flags.update(rbac="--rbac", service_monitor="--service-monitor")
@@ -336,6 +345,8 @@ def init(
     retired = tuple(p for p in earlier if p and p not in (config.rbac, config.service_monitor))
     if previous is not None:
         retired += tuple(retired_outputs(root, previous.extra, config.extra))
+    if previous is not None and previous.shards is not None and config.shards is None:
+        retired += (shards_path(previous, previous.operator or name),)
     moved_from = previous.package if previous and previous.package != config.package else None
     if moved_from is not None:
         click.echo(
@@ -346,6 +357,16 @@ def init(
         )
     moved = (moved_from,) if moved_from else ()
     _exit(_sync(root, config, config_file, "write", retired, moved, show_notes=True))
+
+
+def _shards(wanted: int | None, previous: ProjectConfig | None) -> int | None:
+    if wanted is None:
+        return previous.shards if previous else None
+    if wanted == 1:
+        raise UsageError(
+            "--shards 1 is no sharding", hint="use --shards 2 or more, or --shards 0 for none"
+        )
+    return wanted or None
 
 
 @cli.command()

@@ -50,6 +50,8 @@ class ProjectConfig:
     operator: str | None = None
     rbac: str | None = None
     service_monitor: str | None = None
+    shards: int | None = None
+    """Metrics replicas (a StatefulSet, each keeping its shard of the objects); None: none."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_changes(self, **changes: Any) -> ProjectConfig:
@@ -70,6 +72,7 @@ _KNOWN_KEYS = {
     "operator",
     "rbac",
     "service_monitor",
+    "shards",
 }
 # Sections read by later pipeline stages (metric selection, dashboards, alerts); kept as they
 # are. `init` writes the INIT_SECTIONS from its flags, the others only survive its rewrite.
@@ -187,6 +190,16 @@ def _parse(data: Mapping[str, Any], path: Path) -> ProjectConfig:
     host = data.get("host", DEFAULT_HOST)
     if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host):
         raise InputError("`host` must be an address to bind", path, _line(data, "host"))
+    shards = data.get("shards")
+    if shards is not None and (
+        not isinstance(shards, int) or isinstance(shards, bool) or not 2 <= shards <= 1000
+    ):
+        raise InputError(
+            "`shards` must be a number of metrics replicas from 2 to 1000",
+            path,
+            _line(data, "shards"),
+            hint="remove the key (or `init --shards 0`) for no sharding",
+        )
     return ProjectConfig(
         crds=crds,
         versions=dict(versions),
@@ -199,6 +212,7 @@ def _parse(data: Mapping[str, Any], path: Path) -> ProjectConfig:
         operator=optional_string("operator", None),
         rbac=optional_string("rbac", None),
         service_monitor=optional_string("service_monitor", None),
+        shards=shards,
         extra={k: data[k] for k in _SECTION_KEYS if k in data},
     )
 
@@ -238,6 +252,11 @@ def render_config(config: ProjectConfig, existing: str | None) -> str:
             data.pop(key, None)
         elif data.get(key) != config.extra[key]:
             data[key] = config.extra[key]
+    # Written only when asked for, so the configs of projects without shards stay as they were.
+    if config.shards is None:
+        data.pop("shards", None)
+    elif data.get("shards") != config.shards:
+        data["shards"] = config.shards
     buffer = io.StringIO()
     yaml.dump(data, buffer)
     return buffer.getvalue()

@@ -40,6 +40,8 @@ class OperatorDeployment:
     selector: tuple[tuple[str, str], ...]
     namespace: str | None = None
     service_account: str | None = None
+    image: str | None = None
+    """The operator container's image (what metrics-only replicas run too)."""
 
 
 @dataclass(frozen=True)
@@ -205,11 +207,15 @@ def read_deployment(file: Path) -> OperatorDeployment | None:
         pod_spec = (spec.get("template") or {}).get("spec") or {}
         account = pod_spec.get("serviceAccountName") or pod_spec.get("serviceAccount")
         namespace = metadata.get("namespace")
+        name = str(metadata.get("name") or "")
+        container = _operator_container(data, name) if isinstance(data, CommentedMap) else None
+        image = container.get("image") if container is not None else None
         return OperatorDeployment(
-            name=str(metadata.get("name") or ""),
+            name=name,
             selector=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
             namespace=str(namespace) if namespace else None,
             service_account=str(account) if account else None,
+            image=str(image) if image else None,
         )
     return None
 

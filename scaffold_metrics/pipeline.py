@@ -19,13 +19,14 @@ from .metric_config import parse_metrics_config
 from .monitoring import monitoring_files, stale_dashboards
 from .paths import relative_path
 from .plan import MetricsPlan, PlanOptions, plan_metrics
-from .project_manifests import choose_service, manifest_files
+from .project_manifests import choose_service, manifest_files, shards_path
 from .render import RenderedFile, render_python, render_template
 
 REQUIREMENTS_FILE = "requirements.txt"
 _ENTRY_WIRING = re.compile(
     r"\bpkg\.metrics\b|\bfrom\s+pkg\s+import\s+metrics\b|\bregister_kopf_metrics\b"
 )
+_IN_PROCESS_WIRING = re.compile(r"\bwiring\.(?:start|register_kopf)\(")
 _KOPF_IMPORT = re.compile(r"^\s*(?:import\s+kopf\b|from\s+kopf\b)", re.MULTILINE)
 _KOPF_REQUIREMENT = re.compile(r"^\s*kopf\s*(?:[\[<>=!~;@#]|$)", re.MULTILINE | re.IGNORECASE)
 ENV_PORT = "METRICS_PORT"
@@ -122,6 +123,12 @@ def _package_files(
             host=config.host,
         ),
     ]
+    if config.shards is not None:  # what the metrics StatefulSet runs
+        files.append(
+            generated(
+                package / "__main__.py", "metrics_main.py.j2", import_path=".".join(package.parts)
+            )
+        )
     for kind in plan.kinds:
         files.append(
             generated(package / "kinds" / f"{kind.module}.py", "kind_metrics.py.j2", k=kind)
@@ -146,6 +153,12 @@ def _entry_files(
         text = main.read_text(encoding="utf-8", errors="replace")
         if not _ENTRY_WIRING.search(text):
             notes.append(_wiring_advice(config, import_path, is_kopf_entry(text)))
+        elif config.shards is not None and _IN_PROCESS_WIRING.search(text):
+            notes.append(
+                f"note: {config.main} serves the metrics in the operator's process too: with "
+                f"--shards the metrics StatefulSet serves them (python3 -m {import_path}); "
+                "remove that call, or the operator's pod still lists and renders every object"
+            )
     elif requires_kopf(root):
         # `kopf run handlers.py` needs no main.py, and a plain one would add a second watch.
         notes.append(
@@ -218,4 +231,4 @@ def _requirements_file(root: Path, config: ProjectConfig, notes: list[str]) -> R
     return None
 
 
-__all__ = ["ProjectBuild", "build_project", "choose_service", "relative_path"]
+__all__ = ["ProjectBuild", "build_project", "choose_service", "relative_path", "shards_path"]

@@ -16,6 +16,7 @@ from .manifests import (
     MANIFEST_DIRS,
     METRICS_PORT_NAME,
     OperatorDeployment,
+    ServiceInfo,
     find_manifest,
     grants_list_watch,
     is_templated,
@@ -75,8 +76,12 @@ def manifest_files(
         files.append(_rbac_file(root, config, plan, deployment, notes))
     else:
         _note_missing_rbac(root, plan, notes)
+    shards: ServiceInfo | None = None
+    if config.shards is not None:
+        shards_file, shards = _shards_file(root, config, deployment, notes)
+        files.append(shards_file)
     if config.service_monitor is not None:
-        files.append(_service_monitor_file(root, config, service, deployment))
+        files.append(_service_monitor_file(root, config, service, deployment, shards))
     for file in files:
         if file.owner != "manifest" or not (root / file.path).is_file():
             _note_kustomization(root, file.path, notes)
@@ -185,15 +190,63 @@ def _rbac_file(
     return RenderedFile(config.rbac, text.encode("utf-8"), "generated")
 
 
+def shards_path(config: ProjectConfig, operator: str) -> str:
+    """Where the metrics StatefulSet goes: beside the metrics Service."""
+    directory = PurePosixPath(config.service).parent if config.service else PurePosixPath("deploy")
+    return str(directory / f"{operator}-metrics-shards.yaml")
+
+
+def _shards_file(
+    root: Path, config: ProjectConfig, deployment: OperatorDeployment | None, notes: list[str]
+) -> tuple[RenderedFile, ServiceInfo]:
+    """The metrics StatefulSet (metrics-only pods of the operator's image, each one shard),
+    its headless Service and the Role a shard needs to find its ordinal and the replicas.
+
+    Not the operator's Deployment made a StatefulSet: that would run `shards` copies of the
+    operator itself (its reconcilers, webhooks, leader election) to split the metrics."""
+    assert config.shards is not None
+    operator = config.operator or (deployment.name if deployment else root.resolve().name)
+    name = f"{operator}-metrics-shard"
+    account = deployment.service_account if deployment and deployment.service_account else None
+    namespace = deployment.namespace if deployment and deployment.namespace else None
+    image = deployment.image if deployment and deployment.image else None
+    path = shards_path(config, operator)
+    if image is None:
+        notes.append(
+            f"note: {path} runs image {operator + ':latest'!r}: no operator Deployment with an "
+            "image was found under deploy/ or config/; set the image the operator is built as"
+        )
+    text = render_template(
+        "shards.yaml.j2",
+        operator=operator,
+        shard_name=name,
+        namespace=namespace,
+        replicas=config.shards,
+        account=account or operator,
+        account_namespace=namespace or "default",
+        image=image or f"{operator}:latest",
+        module=".".join(PurePosixPath(config.package).parts),
+        port=config.port,
+    )
+    info = ServiceInfo(name, namespace, (("app.kubernetes.io/name", name),))
+    return RenderedFile(path, text.encode("utf-8"), "generated"), info
+
+
 def _service_monitor_file(
     root: Path,
     config: ProjectConfig,
     service: RenderedFile | None,
     deployment: OperatorDeployment | None,
+    shards: ServiceInfo | None = None,
 ) -> RenderedFile:
     """A prometheus-operator ServiceMonitor scraping the metrics Service's `cr-metrics` port,
-    in the Service's namespace (the Deployment's when the Service does not say)."""
+    in the Service's namespace (the Deployment's when the Service does not say); with shards,
+    every pod behind their headless Service instead (the operator's own pod is not scraped:
+    the shards hold every object once between them)."""
     assert config.service_monitor is not None
+    if shards is not None:
+        text = render_template("servicemonitor.yaml.j2", service=shards, namespace=shards.namespace)
+        return RenderedFile(config.service_monitor, text.encode("utf-8"), "generated")
     info = (
         metrics_service_info(service.content.decode("utf-8"), root / service.path)
         if service is not None

@@ -43,6 +43,11 @@ CASES: dict[str, tuple[str, tuple[str, ...], str]] = {
     ),
     "value-kinds": ("test-crds/test.example.com_gadgets.yaml", (), VALUE_KINDS_CONFIG),
     "prometheus": ("crds/prometheus-operator-prometheuses.yaml", (), ""),
+    "sharded": (
+        "crds/operator-sdk-cache.example.com_memcacheds.yaml",
+        ("--shards", "3", "--service-monitor"),
+        "",
+    ),
 }
 
 

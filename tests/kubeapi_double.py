@@ -63,6 +63,13 @@ real control plane with the same calls, see `tests/runtime/kube_fixtures.py`):
   version is served from the POST on, Established at once; DELETE removes the objects and the
   resource at once (the real server does it in the background).
 
+And built-in resources when a test asks for them (`PODS`, core/v1 under `/api/v1`;
+`STATEFULSETS`, apps/v1), for replicas that read their own pod and follow their StatefulSet:
+GET, LIST and WATCH like any resource, created and updated by the test controls (no controller
+acts on them: a StatefulSet's pods are the test's to create). LIST and WATCH of every resource
+take `fieldSelector=metadata.name=<name>` (or `==`); any other field selector is a 400 "field
+label not supported", as the real server answers one it does not index.
+
 Simplified or absent: no managedFields entry for a PATCH; no JSON patch or server-side apply
 (415); no PUT; one served version per CRD; namespaces and events are in discovery but cannot be
 listed or watched; CRDs are not in discovery and cannot be listed or watched (so kopf does not
@@ -135,7 +142,7 @@ class ResourceSpec:
 
     @property
     def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
+        return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
     def singular_name(self) -> str:
@@ -144,11 +151,17 @@ class ResourceSpec:
 
     @property
     def full_name(self) -> str:
-        return f"{self.plural}.{self.group}"
+        return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
 MEMCACHED = ResourceSpec("cache.example.com", "v1alpha1", "memcacheds", "Memcached")
 """The memcached CRD of operator-sdk, the kind the transcripts were captured with."""
+
+PODS = ResourceSpec("", "v1", "pods", "Pod")
+"""Built-in core/v1 pods (served under `/api/v1`), for what a pod reads about itself."""
+
+STATEFULSETS = ResourceSpec("apps", "v1", "statefulsets", "StatefulSet")
+"""Built-in apps/v1 StatefulSets, for replicas that learn their shard from one."""
 
 
 @dataclass
@@ -646,9 +659,11 @@ class KubeApiDouble:
                     {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}
                 ],
             }
+        core = [s for s in self._installed_specs() if not s.group]
         if parts == ["api", "v1"]:
-            return {"kind": "APIResourceList", "groupVersion": "v1", "resources": CORE_V1}
-        groups = _served_groups(self._installed_specs())
+            served = [entry for s in core for entry in _api_resources(s)]
+            return {"kind": "APIResourceList", "groupVersion": "v1", "resources": CORE_V1 + served}
+        groups = _served_groups(s for s in self._installed_specs() if s.group)
         if parts == ["apis"]:
             return {
                 "kind": "APIGroupList",
@@ -858,10 +873,19 @@ class KubeApiDouble:
             self.posted_events.append(copy.deepcopy(event))
         return 201, event
 
-    def _matches(self, spec: ResourceSpec, ns: str | None, e_spec: ResourceSpec, obj: Any) -> bool:
+    def _matches(
+        self,
+        spec: ResourceSpec,
+        ns: str | None,
+        e_spec: ResourceSpec,
+        obj: Any,
+        name: str | None = None,
+    ) -> bool:
         if e_spec != spec:
             return False
         meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if name is not None and not (isinstance(meta, dict) and meta.get("name") == name):
+            return False
         return ns is None or (isinstance(meta, dict) and meta.get("namespace") == ns)
 
     def _current(self, spec: ResourceSpec, ns: str | None) -> list[dict[str, Any]]:
@@ -870,6 +894,11 @@ class KubeApiDouble:
             for k, o in sorted(self._objects.items())
             if k[0] == spec.plural and (ns is None or k[1] == ns)
         ]
+
+    def _named(self, spec: ResourceSpec, ns: str | None, name: str | None) -> list[dict[str, Any]]:
+        """`_current`, only the object called `name` when a field selector asks for one."""
+        items = self._current(spec, ns)
+        return items if name is None else [o for o in items if o["metadata"]["name"] == name]
 
 
 @dataclass(frozen=True)
@@ -891,11 +920,17 @@ class _Target:
 
 
 def _parse_resource_path(path: str) -> _ResourcePath | None:
-    """/apis/<g>/<v>[/namespaces/<ns>]/<plural>[/<name>[/<subresource>]], syntax only."""
+    """/apis/<g>/<v>[/namespaces/<ns>]/<plural>[/<name>[/<subresource>]] (or /api/v1/... for
+    the core group), syntax only."""
     parts = path.strip("/").split("/")
-    if len(parts) < 4 or parts[0] != "apis" or "" in parts:
+    if "" in parts:
         return None
-    group, version, rest = parts[1], parts[2], parts[3:]
+    if len(parts) >= 3 and parts[0] == "api":  # the core group: /api/v1/...
+        group, version, rest = "", parts[1], parts[2:]
+    elif len(parts) >= 4 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
     ns: str | None = None
     if rest[0] == "namespaces" and len(rest) >= 3:
         ns, rest = rest[1], rest[2:]
@@ -1066,6 +1101,20 @@ NAMESPACE_MISMATCH = (
 
 CRD_GROUP, CRD_PLURAL = "apiextensions.k8s.io", "customresourcedefinitions"
 CRD_RESOURCE = f"{CRD_PLURAL}.{CRD_GROUP}"
+
+
+def _field_selector_name(selector: str) -> tuple[str | None, str]:
+    """(the name a `fieldSelector` asks for or None, "" or the 400 message of a selector the
+    double does not serve). Every resource of the real server takes `metadata.name` and
+    `metadata.namespace` (`=` or `==`); the double serves `metadata.name` alone."""
+    if not selector:
+        return None, ""
+    field_name, sep, value = selector.partition("==")
+    if not sep:
+        field_name, sep, value = selector.partition("=")
+    if sep and field_name == "metadata.name" and "," not in value:
+        return value, ""
+    return None, f'"{selector}": field label not supported: {field_name}'
 
 
 def _random_suffix() -> str:
@@ -1456,8 +1505,8 @@ class _Handler(BaseHTTPRequestHandler):
             if doc is not None:
                 record.verb = "discovery"
                 self._send_json(record, 200, doc)
-            elif parsed is None and record.path.startswith("/api/"):
-                self._not_implemented(record)  # core resources: only events POST is served
+            elif record.path.startswith("/api/"):
+                self._not_implemented(record)  # core resources: events POST, pods if served
             else:  # not served (any more), or not a path the double knows at all
                 parts = record.path.strip("/").split("/")
                 known = parsed is not None or (parts[0] == "apis" and len(parts) <= 3)
@@ -1489,11 +1538,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(record, 404, _not_found_status(spec, target.name))
             else:
                 self._send_json(record, 200, obj)
+            return
+        name, unsupported = _field_selector_name(query.get("fieldSelector", ""))
+        if unsupported:
+            self._send_json(record, 400, _status(400, "BadRequest", unsupported))
         elif watching:
             record.status = 200
-            self._watch(spec, ns, query)
+            self._watch(spec, ns, query, name)
         else:
-            self._list(spec, ns, query, record)
+            self._list(spec, ns, query, record, name)
 
     def do_PATCH(self) -> None:
         d = self.double
@@ -1612,12 +1665,17 @@ class _Handler(BaseHTTPRequestHandler):
         return forbidden
 
     def _list(
-        self, spec: ResourceSpec, ns: str | None, query: dict[str, str], record: RequestRecord
+        self,
+        spec: ResourceSpec,
+        ns: str | None,
+        query: dict[str, str],
+        record: RequestRecord,
+        name: str | None = None,
     ) -> None:
         d = self.double
         limit = int(query.get("limit") or 0)
         token = query.get("continue", "")
-        scope_key = f"{spec.plural}/{ns or ''}"
+        scope_key = f"{spec.plural}/{ns or ''}/{name or ''}"
         with d._cond:
             if token:
                 try:
@@ -1647,7 +1705,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
             else:
                 snap_rv, start = d._rv, 0
-                items = d._current(spec, ns)
+                items = d._named(spec, ns, name)
                 if limit:
                     d._snapshots.setdefault(snap_rv, {})[scope_key] = items
         end = start + limit if limit else len(items)
@@ -1669,7 +1727,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunks(wire_json(doc))
         self._end_chunked()
 
-    def _watch(self, spec: ResourceSpec, ns: str | None, query: dict[str, str]) -> None:
+    def _watch(
+        self, spec: ResourceSpec, ns: str | None, query: dict[str, str], name: str | None = None
+    ) -> None:
         d = self.double
         bookmarks = query.get("allowWatchBookmarks") == "true"
         timeout = float(query.get("timeoutSeconds") or 1800)
@@ -1681,7 +1741,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with d._cond:
                 generation = self._arrival_generation
-                snapshot = d._current(spec, ns)
+                snapshot = d._named(spec, ns, name)
                 current_rv = d._rv
                 compacted = d._compacted
             # NotOlderThan a resourceVersion: what the server has is newer unless that
@@ -1724,7 +1784,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send_event("ERROR", _too_large_status(last, current_rv))
                     self._end_chunked()
                     return
-            self._stream(spec, ns, last, generation, deadline, bookmarks)
+            self._stream(spec, ns, last, generation, deadline, bookmarks, name)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
@@ -1742,6 +1802,7 @@ class _Handler(BaseHTTPRequestHandler):
         generation: int,
         deadline: float,
         bookmarks: bool,
+        name: str | None = None,
     ) -> None:
         d = self.double
         next_bookmark = time.monotonic() + d.bookmark_interval
@@ -1778,7 +1839,7 @@ class _Handler(BaseHTTPRequestHandler):
                 next_bookmark = time.monotonic() + d.bookmark_interval
                 continue
             for event in pending:
-                if d._matches(spec, ns, event.spec, event.obj):
+                if d._matches(spec, ns, event.spec, event.obj, name):
                     self._send_event(event.type, event.obj)
                 last = event.rv
             now = time.monotonic()

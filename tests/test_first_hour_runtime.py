@@ -170,3 +170,19 @@ def test_kopf_wiring_follows_metrics_port_and_watch_namespace(project: Path) -> 
     namespaced = run(project, code, WATCH_NAMESPACE="team-a")
     assert namespaced.returncode == 0, namespaced.stderr
     assert namespaced.stdout.startswith("8389 0.0.0.0 [False] ")
+
+
+@pytest.mark.parametrize("code", ["main.py", START])
+def test_sharding_settings_that_cannot_be_right(project: Path, code: str) -> None:
+    assert one_error(run(project, code, METRICS_SHARD="3", METRICS_TOTAL_SHARDS="3")) == (
+        "error: METRICS_SHARD='3' is not a shard of 3 (0 to 2, counted from 0)\n"
+    )
+    assert one_error(run(project, code, METRICS_TOTAL_SHARDS="two", METRICS_SHARD="0")) == (
+        "error: METRICS_TOTAL_SHARDS='two' is not a number of shards (1 or more)\n"
+    )
+    assert one_error(run(project, code, METRICS_TOTAL_SHARDS="2")) == (
+        "error: METRICS_TOTAL_SHARDS='2' without METRICS_SHARD: set both (shard N of M, N from 0 "
+        "to M-1)\n"
+    )
+    err = one_error(run(project, code, METRICS_POD_NAME="metrics-0"))
+    assert err.startswith("error: automatic sharding needs both METRICS_POD_NAME and "), err

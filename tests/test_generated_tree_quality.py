@@ -26,7 +26,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         copy_crd(CORPUS / "crossplane-providers.yaml", root, "providers.yaml"),
         copy_crd(CORPUS / "flux-testdata-crd-with-namespace.yaml", root, "namespace.yaml"),
     ]
-    args: list[str | Path] = ["init", "--out", root, "--namespace", "default"]
+    args: list[str | Path] = ["init", "--out", root, "--namespace", "default", "--shards", "2"]
     for crd in crds:
         args += ["--crd", crd]
     result = run_cli(*args)

@@ -22,8 +22,10 @@ import yaml
 from kubeapi_double import (
     LAST_APPLIED,
     MEMCACHED,
+    PODS,
     READER_TOKEN,
     READER_USER,
+    STATEFULSETS,
     KubeApiDouble,
     RawJson,
     ResourceSpec,
@@ -934,3 +936,65 @@ def test_restore_goes_back_to_the_backups_objects_and_resource_versions(
     assert error["object"]["message"] == (
         f"Timeout: Too large resource version: {seen}, current: {backup.rv + 1}"
     )
+
+
+def test_builtin_pods_and_statefulsets_with_name_field_selectors() -> None:
+    """Core pods under /api/v1 and apps/v1 StatefulSets, served when asked for: GET, LIST and
+    WATCH, `fieldSelector=metadata.name=...` as every resource of the real server takes it."""
+    with KubeApiDouble((MEMCACHED, PODS, STATEFULSETS), bookmark_interval=0.2) as d:
+        for name in ("a", "b"):
+            d.create(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "StatefulSet",
+                    "metadata": {"name": name, "namespace": "ops"},
+                    "spec": {"replicas": 2},
+                }
+            )
+        d.create(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a-0", "namespace": "ops"}}
+        )
+        pod = get_json(d, "/api/v1/namespaces/ops/pods/a-0")
+        assert (pod["apiVersion"], pod["kind"], pod["metadata"]["name"]) == ("v1", "Pod", "a-0")
+        assert get(d, "/api/v1/namespaces/ops/pods/nope").status == 404
+        pods = get_json(d, "/api/v1/namespaces/ops/pods")
+        assert (pods["apiVersion"], pods["kind"], len(pods["items"])) == ("v1", "PodList", 1)
+        sts = "/apis/apps/v1/namespaces/ops/statefulsets"
+        listed = get_json(d, f"{sts}?fieldSelector=metadata.name%3Db")
+        assert [o["metadata"]["name"] for o in listed["items"]] == ["b"]
+        assert get_json(d, f"{sts}?fieldSelector=metadata.name%3D%3Da")["items"][0]["spec"] == {
+            "replicas": 2
+        }
+        bad = get(d, f"{sts}?fieldSelector=spec.replicas%3D2")
+        assert bad.status == 400
+        assert json.loads(bad.read())["message"] == (
+            '"spec.replicas=2": field label not supported: spec.replicas'
+        )
+        rv = listed["metadata"]["resourceVersion"]
+        d.update(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": "a", "namespace": "ops"},
+                "spec": {"replicas": 3},
+            }
+        )
+        d.update(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": "b", "namespace": "ops"},
+                "spec": {"replicas": 1},
+            }
+        )
+        watch = get(
+            d,
+            f"{sts}?watch=1&resourceVersion={rv}&fieldSelector=metadata.name%3Db&timeoutSeconds=1",
+        )
+        seen = [(e["type"], e["object"]["metadata"].get("name")) for e in events(watch.read())]
+        assert seen == [("MODIFIED", "b")]
+        # discovery: pods with the core resources, apps/v1 as a group
+        core = get_json(d, "/api/v1")
+        assert "pods" in [r["name"] for r in core["resources"]]
+        groups = [g["name"] for g in get_json(d, "/apis")["groups"]]
+        assert "apps" in groups and "" not in groups

@@ -39,6 +39,9 @@ now is; one refusal or incomplete attempt then keeps the paged LIST for another 
 `list_mode="stream"` never falls back (each of these is then an error, retried with backoff),
 `list_mode="paged"` never tries. `sync_mode` says which one a collector uses now, and so does
 the `operator_metrics_list_mode` self-metric.
+
+With a `ShardSelector` a collector lets into the store only the objects its shard owns (listed,
+streamed or watched), and syncs again when `request_relist` says the ownership changed.
 """
 
 from __future__ import annotations
@@ -47,11 +50,12 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from .kubeclient import ApiError, Response, load_api_client, resource_path
 from .selfmetrics import SelfMetrics
+from .sharding import ShardSelector
 from .store import DEFAULT_MAX_LABEL_VALUE_LENGTH, DEFAULT_MAX_SERIES_PER_FAMILY, MetricsStore
 from .watch import (
     InitialEventsIncomplete,
@@ -158,7 +162,9 @@ class Collector:
         list_mode: str = "auto",
         initial_events_timeout: float = 20.0,
         stream_retry_interval: float = 3600.0,
+        selector: ShardSelector | None = None,
     ) -> None:
+        """`selector`: keep only the objects this shard owns (see `request_relist`)."""
         if list_mode not in LIST_MODES:
             raise ValueError(f"list_mode must be one of {', '.join(LIST_MODES)}, not {list_mode!r}")
         self.api_client = api_client
@@ -200,6 +206,10 @@ class Collector:
         self._failures = 0
         self._expiries = 0  # 410s since a watch last delivered anything
         self._last_logged: dict[str, float] = {}
+        self.selector = selector
+        self._relist_requested = threading.Event()
+        self._kept = 0  # objects of this scope this shard holds / leaves to others
+        self._skipped = 0
 
     # -- public ---------------------------------------------------------------------------
 
@@ -217,6 +227,11 @@ class Collector:
     def scope_label(self) -> str:
         """The namespace as self-metrics label it ("" for all namespaces / cluster scope)."""
         return self.namespace or ALL_NAMESPACES_LABEL
+
+    @property
+    def stopped(self) -> bool:
+        """True once `stop()` was called (until the next `start()`)."""
+        return self._stop.is_set()
 
     def wait_for_sync(self, timeout: float | None = None) -> bool:
         """Block until `has_synced` (or `timeout`); returns `has_synced`."""
@@ -245,6 +260,16 @@ class Collector:
             thread.join(timeout)
         self._thread = None
 
+    def request_relist(self) -> None:
+        """List again soon, from any thread: the way a new ownership (`selector`) takes
+        effect, dropping what is no longer this shard's and adding what now is. The open
+        watch is cut at once; nothing restarts and the old objects serve until the list."""
+        self._relist_requested.set()
+        with self._lock:
+            resp = self._response
+        if resp is not None:
+            resp.abort()
+
     def describe(self) -> str:
         """`memcacheds.cache.example.com in namespace default` (or `in all namespaces`)."""
         where = f"namespace {self.namespace}" if self.namespace else "all namespaces"
@@ -269,6 +294,9 @@ class Collector:
     def _step(self) -> None:
         """One sync (when needed) and one WATCH; every failure ends in a decision, not a crash."""
         try:
+            if self._relist_requested.is_set():
+                self._relist_requested.clear()
+                self.resource_version = None
             if self.resource_version is None and self._stream_retry_due():
                 self._streaming = self._probing = True
             if self.resource_version is None and self._streaming:
@@ -303,6 +331,8 @@ class Collector:
             log.debug("%s: %s; resuming from %s", self.describe(), exc, self.resource_version)
         except WatchDisconnected as exc:
             self._check_stopped()
+            if self._relist_requested.is_set():
+                return  # cut by `request_relist`: the next step lists, at once
             self._on_error(exc)
         except _Stopped:
             raise
@@ -344,11 +374,13 @@ class Collector:
             self.self_metrics.record_list(self.kind, self.scope_label, False)
             raise
         self._check_stopped()
+        self._kept = self._skipped = 0  # counted again by `_owned`, over every page
         try:
-            self.store.replace(result.items, self.namespace)
+            self.store.replace(self._owned(result.items), self.namespace)
         except Exception:  # the store skips what it cannot render: this is a bug, say so
             self.self_metrics.record_list(self.kind, self.scope_label, False)
             raise
+        self._record_shard_objects()
         self.self_metrics.record_list(self.kind, self.scope_label, True)
         self._synced_at(result.resource_version, len(result.items))
 
@@ -375,6 +407,7 @@ class Collector:
         """
         lo, hi = self.watch_timeout
         items: list[Any] = []
+        skipped = 0  # objects of the state that another shard owns
         synced = False
         received = 0
         started = time.monotonic()
@@ -398,9 +431,17 @@ class Collector:
                 kind = event.get("type")
                 self.self_metrics.record_event(self.kind, kind if isinstance(kind, str) else "")
                 if kind == "ADDED":
-                    items.append(event.get("object"))
+                    obj = event.get("object")
+                    if (
+                        self.selector is None
+                        or not isinstance(obj, Mapping)
+                        or (self.selector.owns(obj))
+                    ):
+                        items.append(obj)
+                    else:  # another shard's: not held until the bookmark
+                        skipped += 1
                 elif is_initial_events_end(event):
-                    self._publish_stream(items, event)
+                    self._publish_stream(items, skipped, event)
                     items = []
                     synced = True
                 else:  # a plain watch: the server ignored sendInitialEvents
@@ -417,7 +458,10 @@ class Collector:
             WatchUnreadable,
             _HistoryReset,
         ):
-            self.self_metrics.record_watch(self.kind, self.scope_label, False)
+            # A stream cut by `request_relist` did not fail.
+            self.self_metrics.record_watch(
+                self.kind, self.scope_label, self._relist_requested.is_set()
+            )
             raise
         self._check_stopped()
         self.self_metrics.record_watch(self.kind, self.scope_label, True)
@@ -427,8 +471,9 @@ class Collector:
             self._failures += 1  # synced, then the stream ended at once: no busy loop
             self._sleep_backoff()
 
-    def _publish_stream(self, items: list[Any], bookmark: Mapping[str, Any]) -> None:
-        """The end bookmark came: `items` are the state at its resourceVersion."""
+    def _publish_stream(self, items: list[Any], skipped: int, bookmark: Mapping[str, Any]) -> None:
+        """The end bookmark came: `items` are the state at its resourceVersion (this shard's
+        part of it, `skipped` objects being other shards')."""
         obj = bookmark.get("object")
         meta = obj.get("metadata") if isinstance(obj, Mapping) else None
         rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
@@ -436,6 +481,8 @@ class Collector:
             raise WatchUnreadable("the initial-events-end bookmark carries no resourceVersion")
         self._check_stopped()
         self.store.replace(items, self.namespace)
+        self._kept, self._skipped = len(items), skipped
+        self._record_shard_objects()
         self._incomplete_streams = 0
         self._streamed = True
         if self._probing:
@@ -497,6 +544,8 @@ class Collector:
         started = time.monotonic()
         received = 0
         try:
+            if self._relist_requested.is_set():
+                return
             for event in watch_events(
                 self.api_client,
                 self.path,
@@ -511,7 +560,10 @@ class Collector:
                 self._apply(event)
                 self._expiries = 0  # after: a reset at every first event must back off
         except (ApiError, WatchDisconnected, WatchUnreadable, _HistoryReset):
-            self.self_metrics.record_watch(self.kind, self.scope_label, False)
+            # A watch cut by `request_relist` did not fail.
+            self.self_metrics.record_watch(
+                self.kind, self.scope_label, self._relist_requested.is_set()
+            )
             raise
         self._check_stopped()
         self.self_metrics.record_watch(self.kind, self.scope_label, True)
@@ -537,14 +589,50 @@ class Collector:
         if rv is not None and resource_version_went_back(self.resource_version, rv):
             raise _HistoryReset(f"resourceVersion went back from {self.resource_version} to {rv}")
         try:
-            if kind in ("ADDED", "MODIFIED"):
+            owned = self.selector is None or self._owned_event(kind, obj)
+            if owned and kind in ("ADDED", "MODIFIED"):
                 self.store.upsert(obj)  # type: ignore[arg-type]  # the store skips non-objects
-            elif kind == "DELETED" and isinstance(obj, Mapping):
+            elif owned and kind == "DELETED" and isinstance(obj, Mapping):
                 self.store.delete(obj)
         except Exception:
             log.exception("%s: store failed on %s event", self.describe(), kind)
         if rv is not None:
             self.resource_version = rv
+
+    def _owned(self, items: Iterable[Any]) -> Iterable[Any]:
+        """The listed objects this shard owns (all without a selector), counting both."""
+        if self.selector is None:
+            return items
+        return self._filter_owned(items, self.selector)
+
+    def _filter_owned(self, items: Iterable[Any], selector: ShardSelector) -> Iterator[Any]:
+        for obj in items:
+            if not isinstance(obj, Mapping) or selector.owns(obj):
+                self._kept += 1
+                yield obj
+            else:
+                self._skipped += 1
+
+    def _owned_event(self, kind: str, obj: Any) -> bool:
+        """True when the event's object is this shard's; counts objects coming and going.
+        A uid never changes, so an object stays on one side until the ownership does."""
+        if not isinstance(obj, Mapping):
+            return True
+        owned = self.selector is None or self.selector.owns(obj)
+        step = 1 if kind == "ADDED" else -1 if kind == "DELETED" else 0
+        if step:
+            if owned:
+                self._kept = max(0, self._kept + step)
+            else:
+                self._skipped = max(0, self._skipped + step)
+            self._record_shard_objects()
+        return owned
+
+    def _record_shard_objects(self) -> None:
+        if self.selector is not None:
+            self.store.self_metrics.record_shard_objects(
+                self.kind, self.scope_label, self._kept, self._skipped
+            )
 
     def _on_history_reset(self, why: str) -> None:
         log.warning(

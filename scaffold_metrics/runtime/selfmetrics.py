@@ -107,6 +107,29 @@ SELF_FAMILIES: tuple[MetricFamilyDef, ...] = (
 LIST_MODE_VALUES = ("paged", "stream")
 """The `mode` values of `LIST_MODE`."""
 
+SHARD_ORDINAL = MetricFamilyDef(
+    "operator_metrics_shard_ordinal",
+    "The shard (0-based) this replica is, of operator_metrics_total_shards.",
+    MetricType.GAUGE,
+    (),
+)
+TOTAL_SHARDS = MetricFamilyDef(
+    "operator_metrics_total_shards",
+    "The number of shards the objects are split over, as this replica knows it.",
+    MetricType.GAUGE,
+    (),
+)
+SHARD_OBJECTS = MetricFamilyDef(
+    "operator_metrics_shard_objects",
+    "Objects of the last list and the watch since, by kind, namespace ('' = all namespaces) "
+    "and ownership (kept: this shard's, rendered; skipped: another shard's, dropped unread).",
+    MetricType.GAUGE,
+    ("kind", "namespace", "ownership"),
+)
+
+SHARD_FAMILIES: tuple[MetricFamilyDef, ...] = (SHARD_ORDINAL, TOTAL_SHARDS, SHARD_OBJECTS)
+"""Served only by a replica that is sharded (after `record_sharding`)."""
+
 SKIP_REASONS = ("invalid_metadata", "invalid_text")
 """The `reason` values of `OBJECTS_SKIPPED` (named where the store decides, in store.py)."""
 
@@ -132,7 +155,10 @@ class SelfMetrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._values: dict[MetricFamilyDef, dict[_Key, float]] = {f: {} for f in SELF_FAMILIES}
+        self._values: dict[MetricFamilyDef, dict[_Key, float]] = {
+            f: {} for f in SELF_FAMILIES + SHARD_FAMILIES
+        }
+        self._served: tuple[MetricFamilyDef, ...] = SELF_FAMILIES
         # Counted on every watch event: held directly, as hashing a family is a Python call.
         self._events = self._values[WATCH_EVENTS]
         # Bumped by every record under the lock; `_rendered` holds the bodies of one version
@@ -207,6 +233,24 @@ class SelfMetrics:
             self._add(SERIES_LIMITED, (kind, "series_per_family"), dropped)
             self._add(SERIES_LIMITED, (kind, "label_value_length"), cut)
 
+    def record_sharding(self, shard: int, total: int) -> None:
+        """This replica is shard `shard` of `total` (from now on the shard families show)."""
+        with self._lock:
+            self._values[SHARD_ORDINAL][()] = float(shard)
+            self._values[TOTAL_SHARDS][()] = float(total)
+            self._served = SELF_FAMILIES + SHARD_FAMILIES
+            self._version += 1
+
+    def record_shard_objects(
+        self, kind: str, namespace: str | None, kept: int, skipped: int
+    ) -> None:
+        """A collector of `kind` in `namespace` holds `kept` objects and left `skipped`."""
+        series = self._values[SHARD_OBJECTS]
+        with self._lock:
+            series[(kind, _ns(namespace), "kept")] = float(kept)
+            series[(kind, _ns(namespace), "skipped")] = float(skipped)
+            self._version += 1
+
     def declare_kind(self, kind: str) -> None:
         """Create the zero-valued error, skip and limit series of `kind` so rate() works from
         the start."""
@@ -230,10 +274,11 @@ class SelfMetrics:
         with self._lock:
             version = self._version
             cached = self._rendered
+            served = self._served
             if cached is None or cached[0] != version:
                 snapshot = {f: dict(series) for f, series in self._values.items()}
         if cached is None or cached[0] != version:
-            rendered = [(f, _render_body(f, snapshot[f])) for f in SELF_FAMILIES]
+            rendered = [(f, _render_body(f, snapshot[f])) for f in served]
             self._rendered = cached = (version, rendered)
         if objects is None:
             return list(cached[1])

@@ -18,7 +18,7 @@ as any other. The server sends the end bookmark only when bookmarks are allowed,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,11 +63,13 @@ def list_all(
     page_size: int,
     timeout: tuple[float, float],
     on_open: Callable[[Response | None], None] | None = None,
+    extra_query: Sequence[tuple[str, str]] = (),
 ) -> ListResult:
     """LIST every page (`limit` / `continue`); an expired continue token raises `ApiError` 410.
 
     The resourceVersion of the first page is the snapshot every later page was read at, and
-    therefore the one to start watching from.
+    therefore the one to start watching from. `extra_query` (a `fieldSelector`) goes on every
+    page.
     """
     from urllib3 import exceptions as http_errors  # the kubernetes client's transport
 
@@ -76,7 +78,7 @@ def list_all(
     token = ""
     pages = 0
     while True:
-        query = [("limit", str(page_size))]
+        query = [("limit", str(page_size)), *extra_query]
         if token:
             query.append(("continue", token))
         try:
@@ -130,6 +132,7 @@ def watch_events(
     connect_timeout: float,
     on_open: Callable[[Response | None], None] | None = None,
     initial_events_timeout: float | None = None,
+    extra_query: Sequence[tuple[str, str]] = (),
 ) -> Iterator[dict[str, Any]]:
     """Yield the events of one WATCH from `resource_version` until the server ends it.
 
@@ -162,6 +165,7 @@ def watch_events(
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", str(timeout_seconds)),
         ]
+    query.extend(extra_query)
     try:
         resp = open_get(api_client, path, query, (connect_timeout, read_timeout))
     except http_errors.ReadTimeoutError as exc:

@@ -10,8 +10,10 @@
 """Start the metrics of every kind with the choices made at `init`.
 
 At run time `METRICS_PORT`, `WATCH_NAMESPACE` (comma-separated; empty: all namespaces) and
-`METRICS_HOST` override them; a value the metrics cannot start with is one `error:` line and
-exit 2 (see `scaffold_metrics.runtime.entry`).
+`METRICS_HOST` override them, and `METRICS_SHARD`/`METRICS_TOTAL_SHARDS` (or
+`METRICS_POD_NAME`/`METRICS_POD_NAMESPACE`: from the pod's StatefulSet) keep one shard of the
+objects; a value the metrics cannot start with is one `error:` line and exit 2 (see
+`scaffold_metrics.runtime.entry`).
 """
 
 from __future__ import annotations
