@@ -4,7 +4,8 @@ One `Collector` per watched namespace (or one cluster-wide) runs a daemon thread
 (paged), then WATCHes from the list's resourceVersion, resuming from the last RV it saw
 (bookmarks included) whenever the stream ends, and re-LISTs with `store.replace` on 410 so that
 objects deleted while it was away disappear. It re-LISTs too when the server's history is not
-the one it followed (see `resource_version_went_back`) and when the server sent something that
+the one it followed (see `resource_version_went_back`; before resuming it asks the server for
+its resourceVersion, see `_verify_history`) and when the server sent something that
 is not JSON (the same bytes would come again on resuming). Errors never end the thread: it backs
 off with full jitter and tells people, at a bounded rate, which permission or CRD is missing.
 """
@@ -18,7 +19,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from .kubeclient import ApiError, Response, load_api_client, resource_path
+from .jsondecode import decode_json
+from .kubeclient import ApiError, Response, load_api_client, open_get, resource_path
 from .selfmetrics import SelfMetrics
 from .store import DEFAULT_MAX_LABEL_VALUE_LENGTH, DEFAULT_MAX_SERIES_PER_FAMILY, MetricsStore
 from .watch import WatchDisconnected, WatchIdle, WatchUnreadable, list_all, watch_events
@@ -125,6 +127,7 @@ class Collector:
         self._response: Response | None = None
         self._failures = 0
         self._expiries = 0  # 410s since a watch last delivered anything
+        self._history_unverified = False  # a watch ended: is the server's history still ours?
         self._last_logged: dict[str, float] = {}
 
     # -- public ---------------------------------------------------------------------------
@@ -191,6 +194,8 @@ class Collector:
         try:
             if self.resource_version is None:
                 self._relist()
+            elif self._history_unverified:
+                self._verify_history()
             self._watch()
         except ApiError as exc:
             self._check_stopped()
@@ -259,6 +264,7 @@ class Collector:
             self.self_metrics.record_list(self.kind, self.scope_label, False)
             raise
         self.resource_version = result.resource_version
+        self._history_unverified = False
         self.self_metrics.record_list(self.kind, self.scope_label, True)
         self.self_metrics.record_sync(self.kind, self.scope_label, time.time())
         if not self._synced.is_set():
@@ -266,6 +272,46 @@ class Collector:
         self._synced.set()
         self._failures = 0
         self._last_logged.clear()
+
+    def _verify_history(self) -> None:
+        """Before resuming a watch, ask the server for its resourceVersion (a LIST of one
+        item) and raise `_HistoryReset` when it is below the one to resume from.
+
+        A server with a new history (etcd restored from a backup, a new control plane behind
+        the same address) accepts a watch from a resourceVersion it never reached and sends
+        nothing, not even a bookmark (kube-apiserver sends none below a watch's
+        resourceVersion), so the watch alone would serve stale objects until its writes catch
+        up. The watch before may have ended cleanly (kube-apiserver ends every watch when its
+        watch cache reinitializes over a restored etcd), so this runs at every resume: one
+        small request per watch period."""
+        from urllib3 import exceptions as http_errors  # the kubernetes client's transport
+
+        timeout = (self.connect_timeout, self.list_timeout)
+        try:
+            try:
+                resp = open_get(self.api_client, self.path, [("limit", "1")], timeout)
+                self._set_response(resp)
+                try:
+                    body = resp.read_all()
+                finally:
+                    resp.close()
+                    self._set_response(None)
+            except (http_errors.HTTPError, OSError) as exc:
+                raise WatchDisconnected(f"list {self.path}: {exc}") from exc
+            try:
+                doc = decode_json(body)
+            except ValueError as exc:
+                raise WatchUnreadable(f"list {self.path}: not JSON: {exc}") from exc
+        except Exception:  # a failed LIST like any other (a success is not a relist)
+            self.self_metrics.record_list(self.kind, self.scope_label, False)
+            raise
+        meta = doc.get("metadata") if isinstance(doc, Mapping) else None
+        rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
+        self._history_unverified = False
+        if rv and resource_version_went_back(self.resource_version, str(rv)):
+            raise _HistoryReset(
+                f"the server is at resourceVersion {rv}, below {self.resource_version}"
+            )
 
     def _watch(self) -> None:
         assert self.resource_version is not None
@@ -289,6 +335,8 @@ class Collector:
         except (ApiError, WatchDisconnected, WatchUnreadable, _HistoryReset):
             self.self_metrics.record_watch(self.kind, self.scope_label, False)
             raise
+        finally:
+            self._history_unverified = True  # until asked, the next server may be another
         self._check_stopped()
         self.self_metrics.record_watch(self.kind, self.scope_label, True)
         if received:
