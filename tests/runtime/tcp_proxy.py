@@ -74,14 +74,6 @@ class TcpProxy:
         with self._lock:
             self._refusing = False
 
-    def retarget(self, upstream: str) -> None:
-        """Send new connections to `upstream` from now on (open ones are not moved): another
-        server behind the same address, as after a control plane is rebuilt."""
-        parts = urlsplit(upstream)
-        assert parts.hostname and parts.port, f"upstream needs host and port: {upstream}"
-        with self._lock:
-            self._upstream = (parts.hostname, parts.port)
-
     def close(self) -> None:
         with self._lock:
             self._closing = True
@@ -98,12 +90,12 @@ class TcpProxy:
             except OSError:
                 return  # closed
             with self._lock:
-                refusing, upstream = self._refusing, self._upstream
+                refusing = self._refusing
             if refusing:
                 _reset(client)
                 continue
             try:
-                server = socket.create_connection(upstream, timeout=10)
+                server = socket.create_connection(self._upstream, timeout=10)
             except OSError:
                 _reset(client)
                 continue

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import kube_fixtures
 import pytest
+from http_proxy import RewritingProxy
 from kube_fixtures import (
     CLUSTER_THINGS,
     EXEC_TOKEN_PREFIX,
@@ -751,73 +752,80 @@ def thing_names(store: Any) -> set[str]:
     )
 
 
-def test_poison_objects_are_skipped_and_the_list_and_watch_go_on(
-    double_only: Backend, running: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Double-only: no kube-apiserver can serve these. Its JSON decoder turns invalid UTF-8
-    and lone surrogate escapes in what it is sent into U+FFFD, its encoder writes only valid
-    UTF-8, and `metadata` that is not an object is refused with 400 on create, so such bytes
-    exist only between the server and the collector (a broken or hostile proxy, a non-Go
-    server): the double serves them from its store, which is what that proxy would send."""
+def poison_items(tag: str) -> list[bytes]:
+    """Objects no kube-apiserver sends, as JSON texts: a lone surrogate in a name, `metadata`
+    that is a string, an item that is a list, invalid UTF-8 in an allow-listed annotation (read
+    as U+FFFD), a 5,000-digit number (each object's name ends with `tag`)."""
     from hostile_fakes import thing
-    from kubeapi_double import RawJson
+    from kubeapi_double import RawJson, wire_json
 
+    surrogate = thing(f"surrogate-{tag}\ud800")
+    surrogate["metadata"]["name"] = f"s{tag}\ud800"
+    note = RawJson(b'"invalid \xff\xfe utf-8"')
+    return [
+        wire_json(surrogate),  # JSON escapes the lone surrogate: \ud800
+        wire_json({**thing("x"), "metadata": f"metadata-{tag}"}),
+        wire_json(["metadata", "list"]),
+        wire_json(thing(f"bytes-{tag}", note=note)),
+        wire_json(thing(f"digits-{tag}", size=RawJson(b"9" * 5000))),
+    ]
+
+
+def test_poison_objects_are_skipped_and_the_list_and_watch_go_on(
+    kube: Backend, running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On the double and a real server alike, through a `RewritingProxy` that adds objects
+    to the server's LIST answers and watch streams. No kube-apiserver sends such bytes (its
+    JSON decoder reads invalid UTF-8 and lone surrogate escapes as U+FFFD, its encoder writes
+    valid UTF-8 only, `metadata` is always an object), so they reach a collector only from
+    something between them, broken or hostile: the proxy is that, and the rest is the
+    server's own answer."""
     from scaffold_metrics.runtime.selfmetrics import LIST_FAILURES, OBJECTS_SKIPPED
 
-    kube = double_only
-    double = kube.double
-    assert double is not None
-
-    def poison(tag: str) -> None:
-        double.create({**thing(f"surrogate-{tag}\ud800"), "metadata": {"name": f"s{tag}\ud800"}})
-        double.inject({**thing("x"), "metadata": f"metadata-{tag}"})
-        double.inject(["metadata", "list"])
-        note = RawJson(b'"invalid \xff\xfe utf-8"')  # read as U+FFFD, as a Go server writes it
-        double.create({**thing(f"bytes-{tag}"), "metadata": {"name": f"bytes-{tag}",
-                       "annotations": {"note": note}}})  # fmt: skip
-        double.create({**thing(f"digits-{tag}"), "spec": {"size": RawJson(b"9" * 5000)}})
-
     kube.create(make_obj(MEMCACHED, "before"))
-    poison("listed")
-    col, store, sm = thing_collector(kube)
-    running(col)
-    assert col.wait_for_sync(10)
-    eventually(lambda: len(double.watch_requests()) == 1, what="watch")
-    poison("watched")
-    kube.create(make_obj(MEMCACHED, "after"))
-    want = {"before", "bytes-listed", "digits-listed", "bytes-watched", "digits-watched", "after"}
-    eventually(lambda: thing_names(store) == want, what="objects after the poison")
-    assert sm.value(OBJECTS_SKIPPED, "Memcached", "invalid_text") == 2
-    assert sm.value(OBJECTS_SKIPPED, "Memcached", "invalid_metadata") == 4
-    assert sm.value(LIST_FAILURES, "Memcached", "") == 0
-    assert len(double.list_requests()) == 1, "nothing made the collector list again"
-    assert len(double.watch_requests()) == 1, "no event was replayed"
+    with RewritingProxy(kube.host) as proxy:
+        proxy.list_items = poison_items("listed")
+        col, store, sm = thing_collector(kube)
+        col.api_client = proxied(kube, proxy)
+        running(col)
+        assert col.wait_for_sync(10)
+        eventually(lambda: len(proxy.watches()) == 1, what="watch")
+        for item in poison_items("watched"):
+            proxy.add_watch_line(b'{"type":"ADDED","object":%s}' % item)
+        kube.create(make_obj(MEMCACHED, "after"))
+        want = {"before", "bytes-listed", "digits-listed", "bytes-watched", "digits-watched",
+                "after"}  # fmt: skip
+        eventually(lambda: thing_names(store) == want, what="objects after the poison")
+        assert sm.value(OBJECTS_SKIPPED, "Memcached", "invalid_text") == 2
+        assert sm.value(OBJECTS_SKIPPED, "Memcached", "invalid_metadata") == 4
+        assert sm.value(LIST_FAILURES, "Memcached", "") == 0
+        assert len(page_lists(proxy.requests)) == 1, "nothing made the collector list again"
+        assert len(proxy.watches()) == 1, "no event was replayed"
     out: list[bytes] = []
     store.write_to(out)
     assert 'annotation_note="invalid \ufffd\ufffd utf-8"' in b"".join(out).decode()
 
 
 def test_a_watch_line_that_is_not_json_relists_instead_of_replaying(
-    double_only: Backend, running: Any
+    kube: Backend, running: Any
 ) -> None:
-    """Double-only: kube-apiserver writes every event and list as JSON of its own encoder, so
-    a line that is not JSON comes only from something between them (see the test above)."""
-    from kubeapi_double import RawJson
-
-    kube = double_only
-    double = kube.double
-    assert double is not None
+    """On the double and a real server alike, through a `RewritingProxy` (kube-apiserver
+    writes only JSON lines: see the test above) that adds a line that is not JSON to the
+    watch and, from then on, cuts every LIST answer short."""
     kube.create(make_obj(MEMCACHED, "a"))
     metrics = RecordingSelfMetrics()
     store = FakeStore()
-    col = memcached_collector(kube, None, store)
-    col.self_metrics = metrics
-    running(col)
-    assert col.wait_for_sync(10)
-    eventually(lambda: len(double.watch_requests()) == 1, what="watch")
-    double.inject(RawJson(b'{"truncated'))  # the event line and every list body: not JSON
-    eventually(lambda: ("list", "Memcached", "", False) in metrics.calls, what="list failure")
-    assert len(double.watch_requests()) == 1, "resuming would read the same line again"
+    with RewritingProxy(kube.host) as proxy:
+        col = memcached_collector(kube, None, store)
+        col.api_client = proxied(kube, proxy)
+        col.self_metrics = metrics
+        running(col)
+        assert col.wait_for_sync(10)
+        eventually(lambda: len(proxy.watches()) == 1, what="watch")
+        proxy.cut_lists = True
+        proxy.add_watch_line(b'{"truncated')
+        eventually(lambda: ("list", "Memcached", "", False) in metrics.calls, what="list failure")
+        assert len(proxy.watches()) == 1, "resuming would read the same line again"
 
 
 def test_history_reset_behind_the_same_address_is_detected_and_relists(
