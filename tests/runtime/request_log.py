@@ -45,25 +45,34 @@ class RequestLog:
     def attach(self, api_client: Any) -> Any:
         """Record the requests of `api_client` from now on; returns it."""
         call_api = api_client.call_api
+        new_client = hasattr(api_client, "param_serialize")  # kubernetes >= 35
 
-        def recording_call_api(method: str, url: str, header_params: Any = None,
-                               *args: Any, **kwargs: Any) -> Any:  # fmt: skip
+        def recording_call_api(*args: Any, **kwargs: Any) -> Any:
+            if new_client:  # (method, url, header_params, ...): the URL and auth are made
+                method, url = args[0], args[1]
+                headers = args[2] if len(args) > 2 else kwargs.get("header_params")
+                path, query = _split(url)
+            else:  # (path, method, ...): call_api adds the query and auth itself
+                path, method = args[0], args[1]
+                query = dict(kwargs.get("query_params") or [])
+                bearer = api_client.configuration.auth_settings().get("BearerToken") or {}
+                headers = {"Authorization": bearer.get("value", "")}
             try:
-                response = call_api(method, url, header_params, *args, **kwargs)
+                response = call_api(*args, **kwargs)
             except Exception as exc:  # no answer (connection refused, reset): status 0
-                self._record(method, url, header_params, int(getattr(exc, "status", 0) or 0))
+                self._record(method, path, query, headers, int(getattr(exc, "status", 0) or 0))
                 raise
-            self._record(method, url, header_params, int(getattr(response, "status", 0)))
+            self._record(method, path, query, headers, int(getattr(response, "status", 0)))
             return response
 
         api_client.call_api = recording_call_api
         return api_client
 
-    def _record(self, method: str, url: str, headers: Any, status: int) -> None:
-        parts = urlsplit(url)
+    def _record(
+        self, method: str, path: str, query: dict[str, str], headers: Any, status: int
+    ) -> None:
         found = [v for k, v in (headers or {}).items() if k.lower() == "authorization"]
-        authorization = str(found[0]) if found else ""
-        sent = SentRequest(method, parts.path, dict(parse_qsl(parts.query)), authorization, status)
+        sent = SentRequest(method, path, query, str(found[0]) if found else "", status)
         with self._lock:
             self._requests.append(sent)
         if self.after is not None:
@@ -79,3 +88,8 @@ class RequestLog:
 
     def lists(self) -> list[SentRequest]:
         return [r for r in self.requests if not r.is_watch]
+
+
+def _split(url: str) -> tuple[str, dict[str, str]]:
+    parts = urlsplit(url)
+    return parts.path, dict(parse_qsl(parts.query))
