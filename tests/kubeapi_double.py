@@ -93,10 +93,13 @@ value anywhere in an object goes out as its bytes verbatim (invalid UTF-8, a 5,0
 number).
 
 A watch from a resourceVersion the double has not reached (after `restore`): with
-`future_watch="wait"` (the default) it sends only events above it and BOOKMARKs carrying the
-current, lower, resourceVersion; with `future_watch="too_large"` one ERROR event, Status 504
-`Too large resource version: X, current: Y` with cause `ResourceVersionTooLarge`, which is
-what kube-apiserver's watch cache answers when it cannot catch up within its wait.
+`future_watch="wait"` (the default) it is accepted and sends nothing until the history passes
+it, then only the events above it: no BOOKMARK below a watch's resourceVersion, as
+kube-apiserver does (its watch cache drops them; etcd's watch waits for the revision). With
+`future_watch="too_large"` one ERROR event, Status 504 `Too large resource version: X,
+current: Y` with cause `ResourceVersionTooLarge`: what kube-apiserver's watch cache answers a
+request that must wait for it (a LIST at that resourceVersion, a `sendInitialEvents` watch)
+when it cannot catch up within its wait.
 """
 
 from __future__ import annotations
@@ -1805,6 +1808,7 @@ class _Handler(BaseHTTPRequestHandler):
         name: str | None = None,
     ) -> None:
         d = self.double
+        start = last  # no bookmark below it: the watch cache sends none
         next_bookmark = time.monotonic() + d.bookmark_interval
         while True:
             with d._cond:
@@ -1844,11 +1848,11 @@ class _Handler(BaseHTTPRequestHandler):
                 last = event.rv
             now = time.monotonic()
             if now >= deadline:
-                if bookmarks:
+                if bookmarks and global_rv >= start:
                     self._send_event("BOOKMARK", self._bookmark(spec, global_rv))
                 self._end_chunked()
                 return
-            if bookmarks and now >= next_bookmark:
+            if bookmarks and now >= next_bookmark and global_rv >= start:
                 self._send_event("BOOKMARK", self._bookmark(spec, global_rv))
                 last = max(last, global_rv)
                 next_bookmark = now + d.bookmark_interval

@@ -4,7 +4,8 @@ One `Collector` per watched namespace (or one cluster-wide) runs a daemon thread
 (gets the whole state), then WATCHes from the sync's resourceVersion, resuming from the last RV
 it saw (bookmarks included) whenever the stream ends, and syncs again with `store.replace` on
 410 so that objects deleted while it was away disappear. It syncs again too when the server's
-history is not the one it followed (see `resource_version_went_back`) and when the server sent
+history is not the one it followed (see `resource_version_went_back`; before resuming a watch
+it asks the server for its resourceVersion, see `_verify_history`) and when the server sent
 something that is not JSON (the same bytes would come again on resuming). Errors never end the
 thread: it backs off with full jitter and tells people, at a bounded rate, which permission or
 CRD is missing.
@@ -13,7 +14,7 @@ A sync is a streaming list by default (`list_mode="auto"`): one WATCH with
 `sendInitialEvents=true&resourceVersionMatch=NotOlderThan` whose initial ADDED events are the
 state, which replaces the store only at the `k8s.io/initial-events-end` bookmark (a stream that
 ends before it publishes nothing: the next attempt starts over), after which the same stream
-goes on as the watch. No LIST reaches the API server and etcd. Where the server does not do
+goes on as the watch. No paged LIST reaches the API server and etcd. Where the server does not do
 streaming lists the collector falls back to the paged LIST, logs it once, and keeps to it for
 its lifetime. The server says so in one of these ways:
 
@@ -53,7 +54,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from .kubeclient import ApiError, Response, load_api_client, resource_path
+from .jsondecode import decode_json
+from .kubeclient import ApiError, Response, load_api_client, open_get, resource_path
 from .selfmetrics import SelfMetrics
 from .sharding import ShardSelector
 from .store import DEFAULT_MAX_LABEL_VALUE_LENGTH, DEFAULT_MAX_SERIES_PER_FAMILY, MetricsStore
@@ -205,6 +207,7 @@ class Collector:
         self._response: Response | None = None
         self._failures = 0
         self._expiries = 0  # 410s since a watch last delivered anything
+        self._history_unverified = False  # a watch ended: is the server's history still ours?
         self._last_logged: dict[str, float] = {}
         self.selector = selector
         self._relist_requested = threading.Event()
@@ -304,6 +307,8 @@ class Collector:
                 return
             if self.resource_version is None:
                 self._relist()
+            elif self._history_unverified:
+                self._verify_history()
             self._watch()
         except _NoStreamingList as exc:
             self._check_stopped()
@@ -387,6 +392,7 @@ class Collector:
     def _synced_at(self, resource_version: str, count: int) -> None:
         """The store holds the state at `resource_version` (a sync of `count` objects)."""
         self.resource_version = resource_version
+        self._history_unverified = False
         self.self_metrics.record_sync(self.kind, self.scope_label, time.time())
         if not self._synced.is_set():
             log.info("%s: synced %d objects (%s)", self.describe(), count, self._how)
@@ -463,6 +469,9 @@ class Collector:
                 self.kind, self.scope_label, self._relist_requested.is_set()
             )
             raise
+        finally:
+            if synced:  # resuming from here: the next server may be another (`_verify_history`)
+                self._history_unverified = True
         self._check_stopped()
         self.self_metrics.record_watch(self.kind, self.scope_label, True)
         if received:
@@ -538,6 +547,46 @@ class Collector:
         self._failures += 1
         self._sleep_backoff()
 
+    def _verify_history(self) -> None:
+        """Before resuming a watch, ask the server for its resourceVersion (a LIST of one
+        item) and raise `_HistoryReset` when it is below the one to resume from.
+
+        A server with a new history (etcd restored from a backup, a new control plane behind
+        the same address) accepts a watch from a resourceVersion it never reached and sends
+        nothing, not even a bookmark (kube-apiserver sends none below a watch's
+        resourceVersion), so the watch alone would serve stale objects until its writes catch
+        up. The watch before may have ended cleanly (kube-apiserver ends every watch when its
+        watch cache reinitializes over a restored etcd), so this runs at every resume: one
+        small request per watch period."""
+        from urllib3 import exceptions as http_errors  # the kubernetes client's transport
+
+        timeout = (self.connect_timeout, self.list_timeout)
+        try:
+            try:
+                resp = open_get(self.api_client, self.path, [("limit", "1")], timeout)
+                self._set_response(resp)
+                try:
+                    body = resp.read_all()
+                finally:
+                    resp.close()
+                    self._set_response(None)
+            except (http_errors.HTTPError, OSError) as exc:
+                raise WatchDisconnected(f"list {self.path}: {exc}") from exc
+            try:
+                doc = decode_json(body)
+            except ValueError as exc:
+                raise WatchUnreadable(f"list {self.path}: not JSON: {exc}") from exc
+        except Exception:  # a failed LIST like any other (a success is not a relist)
+            self.self_metrics.record_list(self.kind, self.scope_label, False)
+            raise
+        meta = doc.get("metadata") if isinstance(doc, Mapping) else None
+        rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
+        self._history_unverified = False
+        if rv and resource_version_went_back(self.resource_version, str(rv)):
+            raise _HistoryReset(
+                f"the server is at resourceVersion {rv}, below {self.resource_version}"
+            )
+
     def _watch(self) -> None:
         assert self.resource_version is not None
         lo, hi = self.watch_timeout
@@ -565,6 +614,8 @@ class Collector:
                 self.kind, self.scope_label, self._relist_requested.is_set()
             )
             raise
+        finally:
+            self._history_unverified = True  # until asked, the next server may be another
         self._check_stopped()
         self.self_metrics.record_watch(self.kind, self.scope_label, True)
         if received:

@@ -3,16 +3,26 @@
 By default tests run against `tests/kubeapi_double.py`. When `KUBEBUILDER_ASSETS` names a
 directory holding `etcd` and `kube-apiserver` (the envtest convention), the same tests run
 against a real control plane started here (etcd + kube-apiserver on 127.0.0.1, RBAC on, a
-static token file with an admin and the unprivileged `READER_USER`). Either way a test
-controls the server through one `ApiBackend`, which makes the same official-client calls to
-both (create namespaces and objects, patch, delete, apply and remove the CRDs of `CRD_FILES`,
-`grant`/`revoke` the reader list/watch with a Role and RoleBinding), so the real-server code
-path runs in every run against the double too. `double` is None against the real server, and
-tests that need double-only controls (compact, request log, ...) skip there.
+static token file with an admin, the unprivileged `READER_USER` and a credential plugin's
+`EXEC_TOKEN_PREFIX` tokens). Either way a test controls the server through one `ApiBackend`,
+which makes the same official-client calls to both (create namespaces and objects, patch,
+delete, apply and remove the CRDs of `CRD_FILES`, `grant`/`revoke` the reader list/watch with
+a Role and RoleBinding) and has the same faults for both: `compact` (etcd's compaction: a real
+410) and `new_history` (the control plane again on an empty etcd behind the same address), so
+the real-server code path runs in every run against the double too. `double` is None against
+the real server. Network faults come from `tcp_proxy.py`, the requests a client sent from
+`request_log.py`, on both backends.
+
+Fixtures: `kube` (the control plane has its watch cache off, so that etcd's compaction reaches
+watches), `kube_watch_cache` (a second control plane with it on, as clusters run: only it
+sends bookmarks) and `double_only`, a double even under `KUBEBUILDER_ASSETS`, for the few
+tests of what no real server can serve; each of those says why.
 
 `kube_without_watch_list` is the same for a server that refuses streaming lists: the double
-with `watch_list="disabled"`, or a second control plane started with
+with `watch_list="disabled"`, or a third control plane started with
 `--feature-gates=WatchList=false` (beta and on by default in v1.34 to v1.36, off in v1.33).
+Streaming lists need the watch cache (kube-apiserver answers them with 422 when it reads etcd
+directly), so a test that must see one streams from `kube_watch_cache`.
 """
 
 from __future__ import annotations
@@ -79,6 +89,11 @@ def make_obj(
 READER_ROLE = "operator-metrics-test-reader"
 """The name of the Role/ClusterRole and binding of `ApiBackend.grant`."""
 
+EXEC_TOKEN_PREFIX = "exec-token-"
+EXEC_TOKENS = 100
+"""A credential plugin's tokens, `exec-token-1` to `exec-token-100`: a real control plane's
+token file lets each in as a cluster admin (the double lets any token in)."""
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -89,17 +104,23 @@ def _free_port() -> int:
 class ControlPlane:
     """etcd + kube-apiserver from `KUBEBUILDER_ASSETS`, as envtest starts them."""
 
-    def __init__(self, assets: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, assets: Path, watch_cache: bool = False, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.assets = assets
+        self.watch_cache = watch_cache
         self.extra_args = extra_args
         self.dir = Path(tempfile.mkdtemp(prefix="operator-metrics-envtest-"))
         self.token = uuid.uuid4().hex
         self.reader_token = uuid.uuid4().hex
         self.procs: list[subprocess.Popen[bytes]] = []
         self.host = ""
+        self._ports = (_free_port(), _free_port(), _free_port())  # etcd, its peers, the API
 
     def start(self) -> None:
-        etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+        """Start etcd and kube-apiserver; on the ports, certificates and tokens of the first
+        start when started again (the same address)."""
+        etcd_port, peer_port, api_port = self._ports
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         self.etcd_url = etcd_url
         self._spawn(
@@ -114,16 +135,21 @@ class ControlPlane:
             ],
         )
         key = self.dir / "sa.key"
-        subprocess.run(
-            ["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True
-        )
+        if not key.exists():
+            subprocess.run(
+                ["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True
+            )
         tokens = self.dir / "tokens.csv"
+        exec_tokens = "".join(
+            f'{EXEC_TOKEN_PREFIX}{n},exec-user,exec-uid,"system:masters"\n'
+            for n in range(1, EXEC_TOKENS + 1)
+        )
         tokens.write_text(  # the admin, and a user whom only the tests' RBAC objects authorize
             f'{self.token},admin,admin-uid,"system:masters"\n'
-            f"{self.reader_token},{READER_USER},reader-uid\n"
+            f"{self.reader_token},{READER_USER},reader-uid\n" + exec_tokens
         )
-        cert_dir = self.dir / "certs"
-        cert_dir.mkdir()
+        cert_dir = self.dir / "certs"  # kube-apiserver's self-signed serving cert, kept
+        cert_dir.mkdir(exist_ok=True)
         self._spawn(
             "kube-apiserver",
             [
@@ -141,7 +167,9 @@ class ControlPlane:
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--allow-privileged=true",
                 "--disable-admission-plugins=ServiceAccount",
-                "--watch-cache=false",  # watches read etcd, so its compaction gives a real 410
+                # off: watches read etcd, so its compaction gives a real 410; on (the default
+                # of real clusters): watches are served by the watch cache, with bookmarks
+                f"--watch-cache={'true' if self.watch_cache else 'false'}",
                 *self.extra_args,
             ],
         )
@@ -203,6 +231,28 @@ class ControlPlane:
         if done.status != 200:
             raise RuntimeError(f"etcd compaction failed: {done.status} {done.data!r}")
 
+    def _etcd_put(self, key: bytes, value: bytes) -> None:
+        import base64
+        import json
+
+        import urllib3
+
+        body = {"key": base64.b64encode(key).decode(), "value": base64.b64encode(value).decode()}
+        urllib3.PoolManager().request("POST", f"{self.etcd_url}/v3/kv/put", body=json.dumps(body))
+
+    def new_history(self) -> None:
+        """Start again on an empty etcd behind the same address (ports, serving certificate,
+        tokens): another history whose resourceVersions restart far below the old ones, as
+        after etcd is restored from an old backup or a cluster is rebuilt; then install the
+        test CRDs again. The old history first gets 300 more revisions (one key outside
+        kube-apiserver's prefix) so that it is sure to be ahead of the new one."""
+        for n in range(300):
+            self._etcd_put(b"operator-metrics-test/history", str(n).encode())
+        self._stop_processes()
+        shutil.rmtree(self.dir / "etcd")
+        self.start()
+        install_test_crds(self.backend())
+
     def backend(self) -> ApiBackend:
         return ApiBackend(
             self.api_client(),
@@ -211,15 +261,21 @@ class ControlPlane:
             self.host,
             self.token,
             compact=self.compact,
+            new_history=self.new_history,
         )
 
-    def stop(self) -> None:
+    def _stop_processes(self) -> None:
         for proc in reversed(self.procs):
             proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
             if proc.poll() is None:
                 proc.kill()
+                proc.wait()
+        self.procs = []
+
+    def stop(self) -> None:
+        self._stop_processes()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -236,6 +292,7 @@ class ApiBackend:
         token: str | None,
         double: KubeApiDouble | None = None,
         compact: Callable[[], None] | None = None,
+        new_history: Callable[[], None] | None = None,
     ) -> None:
         from kubernetes import client
 
@@ -245,6 +302,8 @@ class ApiBackend:
         self._client_factory = client_factory
         self._reader_factory = reader_factory
         self._compact = compact or (double.compact if double else None)
+        self._new_history = new_history
+        self._first_backup: Any = None  # the double's, once set up: what `new_history` restores
         self.custom = client.CustomObjectsApi(admin_client)
         self.rbac = client.RbacAuthorizationV1Api(admin_client)
         self.core = client.CoreV1Api(admin_client)
@@ -262,6 +321,19 @@ class ApiBackend:
         410 Gone (etcd's compaction on a real server, the double's own otherwise)."""
         assert self._compact is not None, "a backend compacts on the double or a control plane"
         self._compact()
+
+    def new_history(self) -> None:
+        """Give the server another history behind the same address, with the test CRDs and no
+        objects: resourceVersions go back (a real control plane starts again on an empty
+        etcd; the double goes back to its first backup, open watches cut, as if it had)."""
+        if self.double is not None:
+            assert self._first_backup is not None
+            self.double.restore(self._first_backup)
+        else:
+            assert self._new_history is not None, "a backend resets the double or a plane"
+            self._new_history()
+        self._namespaces.clear()
+        self._grants.clear()
 
     def reader_client(self) -> Any:
         """A new `ApiClient` authenticated as `READER_USER`, whom only `grant` authorizes
@@ -475,44 +547,97 @@ def install_test_crds(backend: ApiBackend) -> None:
     backend.install_crd(CLUSTER_THINGS)
 
 
-@pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane | None]:
-    """A real control plane for the session when `KUBEBUILDER_ASSETS` is set, else None."""
+def _start_plane(
+    watch_cache: bool, extra_args: tuple[str, ...] = ()
+) -> Iterator[ControlPlane | None]:
     assets = real_assets()
     if assets is None:
         yield None
         return
-    plane = ControlPlane(assets)
+    plane = ControlPlane(assets, watch_cache=watch_cache, extra_args=extra_args)
     plane.start()
     try:
         install_test_crds(plane.backend())
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane | None]:
+    """A real control plane for the session when `KUBEBUILDER_ASSETS` is set, else None. Its
+    watch cache is off, so that etcd's compaction gives watches a real 410."""
+    yield from _start_plane(watch_cache=False)
+
+
+@pytest.fixture(scope="session")
+def cached_control_plane() -> Iterator[ControlPlane | None]:
+    """A second real control plane (started only for the tests that ask for it) with the
+    watch cache on, as real clusters run: only the watch cache sends BOOKMARK events and
+    serves streaming lists."""
+    yield from _start_plane(watch_cache=True)
 
 
 @pytest.fixture(scope="session")
 def control_plane_without_watch_list() -> Iterator[ControlPlane | None]:
-    """A second real control plane whose API server refuses streaming lists (the WatchList
-    feature gate off), when `KUBEBUILDER_ASSETS` is set; else None."""
-    assets = real_assets()
-    if assets is None:
-        yield None
+    """A third real control plane whose API server refuses streaming lists (the WatchList
+    feature gate off, the watch cache on as in clusters), when `KUBEBUILDER_ASSETS` is set;
+    else None."""
+    yield from _start_plane(watch_cache=True, extra_args=("--feature-gates=WatchList=false",))
+
+
+@contextlib.contextmanager
+def double_backend(watch_list: str = "enabled") -> Iterator[ApiBackend]:
+    """A fresh double, set up through the API as a control plane is (`watch_list`: see the
+    double's streaming-list switch)."""
+    with KubeApiDouble(
+        ALL_RESOURCES, installed=False, bookmark_interval=0.3, watch_list=watch_list
+    ) as double:
+        backend = ApiBackend(
+            double.admin_api_client(),
+            double.api_client,
+            lambda: double.api_client(READER_TOKEN),
+            double.url,
+            None,
+            double,
+        )
+        install_test_crds(backend)  # as the admin: not in the double's request log
+        backend._first_backup = double.backup()
+        yield backend
+
+
+def _backend_of(plane: ControlPlane | None, watch_list: str = "enabled") -> Iterator[ApiBackend]:
+    if plane is None:
+        with double_backend(watch_list) as backend:
+            yield backend
         return
-    plane = ControlPlane(assets, ("--feature-gates=WatchList=false",))
-    plane.start()
+    backend = plane.backend()
     try:
-        install_test_crds(plane.backend())
-        yield plane
+        yield backend
     finally:
-        plane.stop()
+        backend.clean()
 
 
 @pytest.fixture
 def kube(control_plane: ControlPlane | None) -> Iterator[ApiBackend]:
     """The API backend of one test: a fresh double, or the shared real control plane; set up
     through the API in both cases."""
-    yield from _backend(control_plane, "enabled")
+    yield from _backend_of(control_plane)
+
+
+@pytest.fixture
+def kube_watch_cache(cached_control_plane: ControlPlane | None) -> Iterator[ApiBackend]:
+    """Like `kube`, on the real control plane with the watch cache (bookmarks) when there is
+    one."""
+    yield from _backend_of(cached_control_plane)
+
+
+@pytest.fixture
+def double_only() -> Iterator[ApiBackend]:
+    """A fresh double even when `KUBEBUILDER_ASSETS` is set, for the few tests of what only the
+    double can serve; each says why no real server can (see its docstring)."""
+    with double_backend() as backend:
+        yield backend
 
 
 @pytest.fixture
@@ -521,34 +646,4 @@ def kube_without_watch_list(
 ) -> Iterator[ApiBackend]:
     """As `kube`, for an API server with the WatchList feature off (it answers a streaming
     list with 422 Invalid)."""
-    yield from _backend(control_plane_without_watch_list, "disabled")
-
-
-def _backend(control_plane: ControlPlane | None, watch_list: str) -> Iterator[ApiBackend]:
-    if control_plane is None:
-        with KubeApiDouble(
-            ALL_RESOURCES, installed=False, bookmark_interval=0.3, watch_list=watch_list
-        ) as double:
-            backend = ApiBackend(
-                double.admin_api_client(),
-                double.api_client,
-                lambda: double.api_client(READER_TOKEN),
-                double.url,
-                None,
-                double,
-            )
-            install_test_crds(backend)  # as the admin: not in the double's request log
-            yield backend
-        return
-    backend = control_plane.backend()
-    try:
-        yield backend
-    finally:
-        backend.clean()
-
-
-def need_double(kube: ApiBackend) -> KubeApiDouble:
-    """The double, or skip: the test needs a control a real API server does not offer."""
-    if kube.double is None:
-        pytest.skip("needs test-double controls (compact/request log/...)")
-    return kube.double
+    yield from _backend_of(control_plane_without_watch_list, "disabled")

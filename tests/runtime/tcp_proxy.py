@@ -1,8 +1,9 @@
 """A loopback TCP proxy of the tests' own, between the code under test and an API server.
 
-Dropped connections and stalls are faults of the network, not of the server: doing them on
-the bytes (TLS passes through untouched) gives the same faults in front of the test double and
-in front of a real kube-apiserver, so the tests that need them run on both.
+Dropped connections, stalls and a server that cannot be reached are faults of the network,
+not of the server: doing them on the bytes (TLS passes through untouched) gives the same
+faults in front of the test double and in front of a real kube-apiserver, so the tests that
+need them run on both.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._stall_until = 0.0
+        self._refusing = False
         self._closing = False
         self.accepted = 0
         """Connections accepted so far (a client that reconnects opens a new one)."""
@@ -60,6 +62,18 @@ class TcpProxy:
         with self._lock:
             self._stall_until = time.monotonic() + seconds
 
+    def refuse(self) -> None:
+        """Drop every open connection and reset each new one until `accept`: the server is
+        unreachable (a node or proxy down), so a client can only back off and retry."""
+        with self._lock:
+            self._refusing = True
+        self.drop_connections()
+
+    def accept(self) -> None:
+        """Undo `refuse`: connections reach the upstream again."""
+        with self._lock:
+            self._refusing = False
+
     def close(self) -> None:
         with self._lock:
             self._closing = True
@@ -75,6 +89,11 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return  # closed
+            with self._lock:
+                refusing = self._refusing
+            if refusing:
+                _reset(client)
+                continue
             try:
                 server = socket.create_connection(self._upstream, timeout=10)
             except OSError:

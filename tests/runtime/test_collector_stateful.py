@@ -171,8 +171,9 @@ class CollectorAgainstFaults(RuleBasedStateMachine):
 
     @rule(backup=backups, future=st.booleans())
     def restore(self, backup: Backup, future: bool) -> None:
-        """etcd restored from an older `backup`; the API server answers a watch from past its
-        history with bookmarks (`wait`) or a 504 Too large resource version (`too_large`)."""
+        """etcd restored from an older `backup`; the API server accepts a watch from past its
+        history and sends nothing (`wait`, as kube-apiserver does: the collector must ask) or
+        answers a 504 Too large resource version (`too_large`)."""
         current = self.double.resource_version
         if backup.rv >= current:
             return  # not back in time: a client cannot tell such a history from its own
