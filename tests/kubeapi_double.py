@@ -113,6 +113,7 @@ import json
 import random
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -129,6 +130,19 @@ except ModuleNotFoundError:
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that stays silent when a client goes away mid-answer.
+
+    Collectors under test drop connections on purpose (restarts, cut watches); the standard
+    server prints a traceback for each, which buries real failures in the test output.
+    """
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass(frozen=True)
@@ -300,7 +314,7 @@ class KubeApiDouble:
         self._cut_initial: list[tuple[int, bool]] = []
         self._stall_until = 0.0
         self._closing = False
-        self._server: ThreadingHTTPServer | None = None
+        self._server: QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -314,7 +328,7 @@ class KubeApiDouble:
 
     def start(self) -> None:
         handler = type("Handler", (_Handler,), {"double": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = QuietHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

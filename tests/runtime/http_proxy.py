@@ -17,10 +17,11 @@ import http.client
 import queue
 import ssl
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import trustme
+from kubeapi_double import QuietHTTPServer
 from request_log import SentRequest
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
@@ -42,7 +43,7 @@ class RewritingProxy:
         """JSON texts put first in the `items` of every LIST answer."""
         self.cut_lists = False
         """When set, every LIST answer loses its second half (not JSON any more)."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = QuietHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.proxy = self  # type: ignore[attr-defined]
         if self._scheme == "https":
