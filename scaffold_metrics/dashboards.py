@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,17 @@ _RATE = "$__rate_interval"
 # Condition statuses as numbers, so a state timeline can colour them.
 _CONDITION_STATES = (("True", 1, "green"), ("False", 0, "red"), ("Unknown", -1, "yellow"))
 _PALETTE = ("green", "blue", "purple", "orange", "yellow", "red", "super-light-blue", "pink")
+# What Grafana reads as a variable in titles and descriptions: `$name`, `${name...}`, `[[name]]`.
+_GRAFANA_VARIABLE = re.compile(r"\$(?=[\w{])|\[(?=\[)")
+_ZERO_WIDTH_SPACE = "\u200b"
+
+
+def grafana_text(text: str) -> str:
+    """CRD text shown as written: Grafana would replace `$namespace`, `${datasource}` or
+    `[[namespace]]` in a title or description with the variable's value, so a zero-width
+    space after each `$` or `[` that starts one breaks the reference without changing what
+    a reader sees."""
+    return _GRAFANA_VARIABLE.sub(lambda m: m.group(0) + _ZERO_WIDTH_SPACE, text)
 
 
 def sdk_missing() -> str | None:
@@ -98,7 +110,9 @@ class _Layout:
 
         self._newline()
         self.panels.append(
-            Row(title).id(self._take_id()).grid_pos(GridPos(h=1, w=_WIDTH, x=0, y=self.y))
+            Row(grafana_text(title))
+            .id(self._take_id())
+            .grid_pos(GridPos(h=1, w=_WIDTH, x=0, y=self.y))
         )
         self.y += 1
 
@@ -153,7 +167,8 @@ def _legend() -> Any:
 def _timeseries(title: str, description: str, unit: str, *queries: Any) -> Any:
     from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
 
-    panel = Timeseries().title(title).description(description).datasource(_datasource())
+    panel = Timeseries().title(grafana_text(title)).description(grafana_text(description))
+    panel = panel.datasource(_datasource())
     panel = panel.unit(unit).legend(_legend())
     for query in queries:
         panel = panel.with_target(query)
@@ -171,8 +186,8 @@ def _state_timeline(title: str, description: str, query: Any, states: Sequence[A
     }
     return (
         StateTimeline()
-        .title(title)
-        .description(description)
+        .title(grafana_text(title))
+        .description(grafana_text(description))
         .datasource(_datasource())
         .with_target(query)
         .mappings([ValueMap(options=options)])
@@ -189,8 +204,8 @@ def _stat(title: str, description: str, query: Any) -> Any:
 
     return (
         Stat()
-        .title(title)
-        .description(description)
+        .title(grafana_text(title))
+        .description(grafana_text(description))
         .datasource(_datasource())
         .with_target(query)
         .graph_mode(BigValueGraphMode.AREA)
@@ -206,8 +221,8 @@ def _table(title: str, description: str, unit: str, query: Any) -> Any:
     hidden = {"Time": True, "__name__": True, "job": True, "instance": True}
     return (
         Table()
-        .title(title)
-        .description(description)
+        .title(grafana_text(title))
+        .description(grafana_text(description))
         .datasource(_datasource())
         .with_target(query)
         .unit(unit)
@@ -241,9 +256,9 @@ def build_dashboard(signals: KindSignals) -> Any:
 
     kind = signals.kind
     builder = (
-        Dashboard(f"{kind.kind} ({kind.group})")
+        Dashboard(grafana_text(f"{kind.kind} ({kind.group})"))
         .uid(dashboard_uid(kind))
-        .description(_description(signals))
+        .description(grafana_text(_description(signals)))
         .tags(["operator-metrics", kind.group, kind.kind])
         .time("now-6h", "now")
         .refresh("1m")

@@ -6,6 +6,7 @@ without losing a key; the bytes are deterministic; what the plan lacks is left o
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from monitoring_projects import (
     KAFKA_CRD,
     KAFKA_METRICS,
     KAFKA_SOURCE,
+    crd_with_conditions,
     load_yaml,
     project_kinds,
 )
@@ -360,3 +362,54 @@ def test_a_hostile_kind_name_stays_inside_the_dashboard_strings(tmp_path: Path) 
     rules.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": records}]}))
     proc = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+GRAFANA_REFERENCE = re.compile(
+    r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^\}]+))?(?::([^\}]+))?\}"
+)
+"""Grafana's own variable syntax (its `variableRegex`), as it finds references in text."""
+
+
+def _shown_texts(node: Any) -> Iterator[str]:
+    """Every title and description in a dashboard, at any depth."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("title", "description") and isinstance(value, str):
+                yield value
+            else:
+                yield from _shown_texts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _shown_texts(item)
+
+
+def test_crd_text_that_looks_like_grafana_variables_is_shown_not_replaced(tmp_path: Path) -> None:
+    """A kind or field description holding `$namespace`, `${datasource}` or `[[namespace]]`
+    would be replaced by the variable's value in Grafana; the dashboard shows it as written."""
+    kind_name = "Ev$namespace"
+    crd = (
+        crd_with_conditions(kind_name, "evs")
+        .replace(
+            "                    type: {type: string}",
+            "                    type: {type: string, description: "
+            "'In ${datasource} [[namespace]] $__range'}",
+        )
+        .replace(
+            "          status:\n",
+            "          spec:\n            type: object\n            properties:\n"
+            "              size: {type: integer, "
+            "description: 'Pods in $namespace, ${namespace:csv}'}\n"
+            "          status:\n",
+        )
+    )
+    root = tmp_path / "op"
+    root.mkdir()
+    (root / "crd.yaml").write_text(crd)
+    result = run_cli("init", "--crd", root / "crd.yaml", "--project", root, "--dashboards")
+    assert result.exit_code == 0, result.stderr
+    (kind,) = project_kinds(root)
+    texts = list(_shown_texts(_dashboard(root, kind)))
+    assert any("Pods in $\u200bnamespace" in t for t in texts), texts
+    assert any(t.startswith("Ev$\u200bnamespace") for t in texts), texts
+    for text in texts:
+        assert not GRAFANA_REFERENCE.search(text), text
