@@ -183,10 +183,21 @@ def rule_groups(plan: MetricsPlan, config: AlertsConfig) -> list[dict[str, Any]]
     groups = []
     for kind in plan.kinds:
         rules = kind_rules(kind_signals(kind), config.conditions, alert_prefix(kind, plan))
+        rules = _with_runbooks(rules, config)
         if rules:
             groups.append({"name": f"operator-metrics.{kind.module}", "rules": rules})
-    groups.append({"name": RUNTIME_GROUP, "rules": runtime_rules(plan.kinds, config.job)})
+    runtime = _with_runbooks(runtime_rules(plan.kinds, config.job), config)
+    groups.append({"name": RUNTIME_GROUP, "rules": runtime})
     return groups
+
+
+def _with_runbooks(rules: list[dict[str, Any]], config: AlertsConfig) -> list[dict[str, Any]]:
+    """`rules`, each annotated with its runbook when the config names where runbooks are."""
+    for rule in rules:
+        runbook = config.runbook_for(rule["alert"])
+        if runbook is not None:
+            rule["annotations"]["runbook_url"] = runbook
+    return rules
 
 
 def left_out(plan: MetricsPlan) -> list[str]:

@@ -27,6 +27,10 @@ _LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 _JOB = re.compile(r"^[^\"\\\n]+$")
+RUNBOOK_PLACEHOLDER = "{alert}"
+# An absolute http(s) URL with no spaces, quotes or template delimiters; `{alert}` is the only
+# brace a runbook URL may hold.
+_RUNBOOK_URL = re.compile(r"^https?://[^\s\"'<>\\{}]+$")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,13 @@ class AlertsConfig:
     job: str
     conditions: tuple[str, ...] = DEFAULT_CONDITIONS
     labels: Mapping[str, str] = field(default_factory=dict)
+    runbook_url: str | None = None
+
+    def runbook_for(self, alert: str) -> str | None:
+        """The `runbook_url` annotation of `alert` (None: the config names no runbooks)."""
+        if self.runbook_url is None:
+            return None
+        return self.runbook_url.replace(RUNBOOK_PLACEHOLDER, alert)
 
 
 def default_sections(manifest_dir: PurePosixPath, job: str) -> dict[str, dict[str, Any]]:
@@ -110,7 +121,7 @@ def parse_alerts(data: Any, file: Path) -> AlertsConfig | None:
     """The `alerts:` section, or None when it is absent (or null)."""
     if data is None:
         return None
-    keys = ("rules", "prometheus_rule", "job", "conditions", "labels")
+    keys = ("rules", "prometheus_rule", "job", "conditions", "labels", "runbook_url")
     section = _mapping(ALERTS_KEY, data, file, keys)
     rules = _string(ALERTS_KEY, section, "rules", file, "deploy/prometheus/alerts-rules.yaml")
     prometheus_rule = section.get("prometheus_rule")
@@ -145,7 +156,18 @@ def parse_alerts(data: Any, file: Path) -> AlertsConfig | None:
             _line(section, "labels"),
             hint="the labels your Prometheus' ruleSelector matches, such as `release: prometheus`",
         )
-    return AlertsConfig(rules, prometheus_rule, job, tuple(conditions), dict(labels))
+    runbook_url = section.get("runbook_url")
+    if runbook_url is not None and (
+        not isinstance(runbook_url, str)
+        or not _RUNBOOK_URL.match(runbook_url.replace(RUNBOOK_PLACEHOLDER, "x"))
+    ):
+        raise InputError(
+            f"`{ALERTS_KEY}.runbook_url` must be an http(s) URL",
+            file,
+            _line(section, "runbook_url"),
+            hint="such as https://example.com/runbooks#{alert}: {alert} becomes the alert's name",
+        )
+    return AlertsConfig(rules, prometheus_rule, job, tuple(conditions), dict(labels), runbook_url)
 
 
 def written_paths(extra: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -397,3 +397,49 @@ def test_alert_names_keep_the_kinds_own_spelling(tmp_path: Path) -> None:
     (rule,) = load_yaml(rules)["groups"][0]["rules"]
     assert rule["alert"] == "HTTPRouteNotReady"
     assert rule["expr"].startswith("http_route_status_condition{")
+
+
+def test_a_runbook_url_annotates_every_alert_with_its_own_page(tmp_path: Path) -> None:
+    root = memcached_project(tmp_path / "op", "--alerts")
+    config = root / ".operator-metrics.yaml"
+    url = "https://example.com/runbooks/memcached.md#{alert}"
+    config.write_text(
+        config.read_text().replace(
+            "  job: memcached-operator", f"  job: memcached-operator\n  runbook_url: '{url}'"
+        )
+    )
+    result = run_cli("generate", "--project", root)
+    assert result.exit_code == 0, result.stderr
+    for path in (_files(root)[0], _prometheus_rule_as_rules_file(root, tmp_path)):
+        rules = [r for g in load_yaml(path)["groups"] for r in g["rules"]]
+        assert len(rules) >= 4
+        for rule in rules:
+            expected = url.replace("{alert}", rule["alert"])
+            assert rule["annotations"]["runbook_url"] == expected, rule
+        proc = _promtool("check", "rules", path, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    again = run_cli("init", "--crd", root / "config/crd/bases", "--project", root, "--alerts")
+    assert again.exit_code == 0, again.stderr
+    assert load_yaml(config)["alerts"]["runbook_url"] == url  # the user's edit is kept
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["runbooks.md#{alert}", "https://example.com/{{ $labels.x }}", "https://e.com/a b", "[1]"],
+)
+def test_a_runbook_url_that_is_not_an_http_url_is_an_error_at_its_line(
+    value: str, tmp_path: Path
+) -> None:
+    root = memcached_project(tmp_path / "op", "--alerts")
+    config = root / ".operator-metrics.yaml"
+    lines = config.read_text().splitlines()
+    at = lines.index("  job: memcached-operator")
+    lines.insert(at, f"  runbook_url: {json.dumps(value) if value != '[1]' else value}")
+    config.write_text("\n".join(lines) + "\n")
+    before = _files(root)[0].read_bytes()
+    result = run_cli("generate", "--project", root)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"error: `alerts.runbook_url` must be an http(s) URL: {config}:{at + 1}"
+    ), result.stderr
+    assert _files(root)[0].read_bytes() == before
