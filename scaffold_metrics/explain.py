@@ -17,6 +17,7 @@ from typing import Any
 from .config import config_path, load_config
 from .crd import Crd, load_crds
 from .metric_config import parse_metrics_config
+from .monitoring_plan import kind_signals
 from .plan import KindPlan, LeftOut, MetricsPlan, PlanOptions, plan_metrics
 from .value_kinds import METADATA_MAPS
 
@@ -36,6 +37,8 @@ class KindExplanation:
 
     kind: KindPlan
     left_out: tuple[LeftOut, ...]
+    monitoring_left_out: tuple[tuple[str, str], ...] = ()
+    """(what, why) of the dashboard panels and alerts this kind's plan cannot feed."""
 
 
 def plan_inputs(crd_paths: Sequence[Path], versions: dict[str, str], project: Path) -> PlanInputs:
@@ -59,7 +62,10 @@ def build_plan(inputs: PlanInputs) -> MetricsPlan:
 
 def explain(inputs: PlanInputs) -> list[KindExplanation]:
     """Every kind's plan, with the fields left out of it (both from the one planning pass)."""
-    return [KindExplanation(kind, kind.left_out) for kind in build_plan(inputs).kinds]
+    return [
+        KindExplanation(kind, kind.left_out, tuple(kind_signals(kind).missing()))
+        for kind in build_plan(inputs).kinds
+    ]
 
 
 def _printable(value: Any) -> str:
@@ -99,6 +105,9 @@ def explanation_data(explanations: Sequence[KindExplanation]) -> dict[str, Any]:
                 "module": k.module,
                 "families": families,
                 "left_out": [{"path": o.path, "reason": o.reason} for o in item.left_out],
+                "monitoring_left_out": [
+                    {"what": what, "reason": why} for what, why in item.monitoring_left_out
+                ],
             }
         )
     return {"kinds": kinds}
@@ -134,5 +143,9 @@ def explanation_table(explanations: Sequence[KindExplanation]) -> str:
             lines.extend(
                 _table([[_printable(o.path), _printable(o.reason)] for o in item.left_out], "    ")
             )
+        if item.monitoring_left_out:
+            lines.append("  dashboard panels and alerts left out (init --dashboards/--alerts):")
+            rows = [[_printable(what), _printable(why)] for what, why in item.monitoring_left_out]
+            lines.extend(_table(rows, "    "))
         lines.append("")
     return "\n".join(lines)

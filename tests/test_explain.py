@@ -147,3 +147,35 @@ def test_explain_shows_the_opt_in_metadata_fields(tmp_path: Path) -> None:
             "metadata.deletionTimestamp",
         ],
     ]
+
+
+def test_explain_names_the_panels_and_alerts_the_plan_cannot_feed(tmp_path: Path) -> None:
+    """What the dashboards and the alerts rules header leave out, explain says before any
+    of them is generated; including the fields it asks for makes the lines go away."""
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "--crd", str(MEMCACHED), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(
+        runner.invoke(cli, ["explain", "--project", str(tmp_path), "--output", "json"]).output
+    )
+    generation = {
+        "what": "generation not observed",
+        "reason": "Memcached has no status.observedGeneration field",
+    }
+    assert data["kinds"][0]["monitoring_left_out"] == [
+        generation,
+        {
+            "what": "deletion stuck on finalizers",
+            "reason": "Memcached plans no metadata.deletionTimestamp: include it under `metrics:`",
+        },
+    ]
+    table = runner.invoke(cli, ["explain", "--project", str(tmp_path)]).output.splitlines()
+    at = table.index("  dashboard panels and alerts left out (init --dashboards/--alerts):")
+    assert table[at + 2].split()[:4] == ["deletion", "stuck", "on", "finalizers"]
+    config = tmp_path / ".operator-metrics.yaml"
+    include = "      include: [metadata.deletionTimestamp]\n"
+    config.write_text(config.read_text() + "metrics:\n  kinds:\n    Memcached:\n" + include)
+    data = json.loads(
+        runner.invoke(cli, ["explain", "--project", str(tmp_path), "--output", "json"]).output
+    )
+    assert data["kinds"][0]["monitoring_left_out"] == [generation]
