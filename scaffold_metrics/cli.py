@@ -270,6 +270,12 @@ def cli() -> None:
     help="Generate Prometheus alerting rules (a rules file and a PrometheusRule).",
 )
 @click.option(
+    "--metering/--no-metering",
+    default=None,
+    help="Generate Prometheus recording rules of usage per namespace and kind (for "
+    "`operator-metrics report`); weights are added per kind under `metering:`.",
+)
+@click.option(
     "--shards",
     type=click.IntRange(0, 1000),
     default=None,
@@ -291,6 +297,7 @@ def init(
     service_monitor: bool | None,
     dashboards: bool | None,
     alerts: bool | None,
+    metering: bool | None,
     shards: int | None,
 ) -> None:
     """Scaffold metrics for the CRDs into the operator's repository and record the choices."""
@@ -328,7 +335,14 @@ def init(
             service_monitor, previous.service_monitor if previous else None, "servicemonitor"
         ),
         extra=chosen_sections(
-            root, previous.extra if previous else {}, dashboards, alerts, service_path, name
+            root,
+            previous.extra if previous else {},
+            dashboards,
+            alerts,
+            service_path,
+            name,
+            metering,
+            _kinds(crds, versions) if metering else (),
         ),
         shards=_shards(shards, previous),
     )
@@ -336,6 +350,7 @@ def init(
     flags.update(rbac="--rbac", service_monitor="--service-monitor")
     flags.update({"dashboards.directory": "--dashboards", "alerts.rules": "--alerts"})
     flags["alerts.prometheus_rule"] = "--alerts"
+    flags.update({"metering.rules": "--metering", "metering.prometheus_rule": "--metering"})
     for key, value, problem in unwritable_paths(config, root):
         raise UsageError(f"{flags[key]} path {value[:200]!r} {problem}", root, hint=OUTSIDE_HINT)
     config_file = RenderedFile(
@@ -357,6 +372,12 @@ def init(
         )
     moved = (moved_from,) if moved_from else ()
     _exit(_sync(root, config, config_file, "write", retired, moved, show_notes=True))
+
+
+def _kinds(crds: tuple[Path, ...], versions: tuple[str, ...]) -> tuple[str, ...]:
+    """The kinds the CRDs give, in plan order (each once), for a new `metering:` section."""
+    plan = build_plan(plan_inputs(crds, _parse_versions(versions), Path(".")))
+    return tuple(dict.fromkeys(k.kind for k in plan.kinds))
 
 
 def _shards(wanted: int | None, previous: ProjectConfig | None) -> int | None:
