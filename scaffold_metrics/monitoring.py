@@ -145,6 +145,15 @@ def _retired_metering(previous: Mapping[str, Any], extra: Mapping[str, Any]) -> 
     return sorted(paths(previous) - paths(extra))
 
 
+def scrape_job(root: Path, config: ProjectConfig) -> str:
+    """The scrape job of the project's metrics: the one its alerts check, else the name of
+    its metrics Service (what a ServiceMonitor makes the job)."""
+    alerts = config.extra.get(ALERTS_KEY)
+    if isinstance(alerts, Mapping) and isinstance(alerts.get("job"), str) and alerts["job"]:
+        return str(alerts["job"])
+    return _job(root, config.service or "", config.operator or root.resolve().name)
+
+
 def _job(root: Path, service: str, operator: str) -> str:
     """The scrape job of the metrics Service: its name, as a ServiceMonitor makes it."""
     path = root / service

@@ -1,0 +1,159 @@
+"""`operator-metrics report` against a real Prometheus holding a history of known object
+lifetimes (see `metering_history`): object-hours and weighted hours per namespace match the
+lifetimes within one step, from the raw families and from the backfilled recording rules
+alike; the scrape gap is reported and not counted; the errors are clear and exit 3."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from metering_history import END, HOUR, JOB, History, expected, history
+from monitoring_projects import EXAMPLE
+from prom_helpers import free_port
+from scaffold_helpers import run_cli
+
+STEP_HOURS = 5 / 60
+RANGES = [(0, END), (30 * 60, HOUR + 15 * 60), (HOUR + 45 * 60, 3 * HOUR + 15 * 60)]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report") / "memcached-operator"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[History]:
+    with history() as h:
+        yield h
+
+
+def _report(project: Path, served: History, start: int, end: int, *extra: str) -> Any:
+    result = run_cli(
+        "report", "--project", project, "--prometheus", served.url,
+        "--from", str(served.t0 + start), "--to", str(served.t0 + end),
+        "--output", "json", *extra,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _check(answer: Any, start: int, end: int) -> None:
+    want = expected(start, end)
+    got = {r["group"]: r for r in answer["rows"] if r["kind"] == "Memcached"}
+    assert set(got) == set(want), (got, want)
+    for namespace, (hours, instance, gap) in want.items():
+        row = got[namespace]
+        assert abs(row["object_hours"] - hours) <= STEP_HOURS, (namespace, row, hours)
+        assert abs(row["weight_hours"]["instance"] - instance) <= STEP_HOURS * 3, (namespace, row)
+        assert abs(row["gap_hours"] - gap) <= STEP_HOURS, (namespace, row, gap)
+
+
+def test_raw_families_then_recording_rules_give_the_known_hours(
+    project: Path, served: History
+) -> None:
+    raw = {}
+    for start, end in RANGES:
+        answer = _report(project, served, start, end)
+        assert [k["source"] for k in answer["kinds"]] == ["raw families"]  # no rules yet
+        assert answer["job"] == JOB
+        _check(answer, start, end)
+        raw[start, end] = answer["rows"]
+    full = {r["group"]: r for r in raw[0, END]}
+    assert [(g["from"], g["to"]) for g in full["a"]["gaps"]] == [
+        (g["from"], g["to"]) for g in full["b"]["gaps"]
+    ]
+    assert full["c"]["gaps"] == []  # no objects while the target was up is no gap
+    with pytest.raises(AssertionError):  # the comparison can fail: off by one object-hour
+        _check({"rows": [{**r, "object_hours": r["object_hours"] + 1} for r in raw[0, END]]},
+               0, END)  # fmt: skip
+
+    served.backfill_rules(project / "deploy/prometheus/metering-rules.yaml")
+    for start, end in RANGES:
+        answer = _report(project, served, start, end, "--source", "rules")
+        assert [k["source"] for k in answer["kinds"]] == ["recording rules"]
+        _check(answer, start, end)
+        auto = _report(project, served, start, end)
+        assert [k["source"] for k in auto["kinds"]] == ["recording rules"]
+        assert auto["rows"] == answer["rows"]
+
+
+def test_the_table_and_csv_show_the_same_rows(project: Path, served: History) -> None:
+    answer = _report(project, served, 0, END, "--source", "raw")
+    args = ["report", "--project", project, "--prometheus", served.url, "--source", "raw",
+            "--from", str(served.t0), "--to", str(served.t0 + END)]  # fmt: skip
+    csv = run_cli(*args, "--output", "csv")
+    assert csv.exit_code == 0, csv.stderr
+    lines = csv.stdout.splitlines()
+    assert lines[0] == "kind,namespace,object_hours,instance_hours,gap_hours"
+    for line, row in zip(lines[1:], answer["rows"], strict=True):
+        kind, group, hours, instance, gap = line.split(",")
+        assert (kind, group) == (row["kind"], row["group"])
+        assert float(hours) == pytest.approx(row["object_hours"], abs=0.0005)
+        assert float(instance) == pytest.approx(row["weight_hours"]["instance"], abs=0.0005)
+        assert float(gap) == pytest.approx(row["gap_hours"], abs=0.0005)
+    table = run_cli(*args)
+    assert table.exit_code == 0
+    assert "OBJECT-HOURS" in table.stdout and "INSTANCE-HOURS" in table.stdout
+    assert "gap: Memcached a: no data from" in table.stdout
+
+
+def test_unreachable_prometheus_is_exit_3(project: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_cli("report", "--project", project, "--prometheus", url, "--from", "now-1d")
+    assert result.exit_code == 3
+    assert f"error: Prometheus at {url} is unreachable" in result.stderr
+    assert "hint:" in result.stderr
+
+
+def test_a_period_without_samples_is_exit_3(project: Path, served: History) -> None:
+    result = run_cli(
+        "report", "--project", project, "--prometheus", served.url,
+        "--from", str(served.t0 - 3 * HOUR), "--to", str(served.t0 - 2 * HOUR),
+    )  # fmt: skip
+    assert result.exit_code == 3, result.stderr
+    assert "error: no samples between" in result.stderr
+
+
+def test_absent_families_are_exit_3(served: History, tmp_path: Path) -> None:
+    crd = Path(__file__).resolve().parent / "data" / "crds" / "strimzi-kafkas.yaml"
+    (tmp_path / "config").mkdir()
+    shutil.copyfile(crd, tmp_path / "config" / "kafkas.yaml")
+    init = run_cli("init", "--crd", tmp_path / "config" / "kafkas.yaml", "--project", tmp_path,
+                   "--metering")  # fmt: skip
+    assert init.exit_code == 0, init.stderr
+    result = run_cli("report", "--project", tmp_path, "--prometheus", served.url, "--from",
+                     str(served.t0), "--to", str(served.t0 + END), "--source", "raw")  # fmt: skip
+    assert result.exit_code == 3, result.stderr
+    assert "error: Prometheus has none of the families: kafka_info" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "now", "--to", "now-1h"), "the period is empty"),
+        (("--from", "yesterday"), "--from 'yesterday' is not a time"),
+        (("--from", "now-1d", "--by", "tenant"), "expected namespace or label:KEY"),
+        (("--from", "now-1d", "--step", "5 min"), "--step '5 min' is not a duration"),
+        (("--from", "now-1d", "--by", "label:team"), "Memcached does not export the label"),
+    ],
+)
+def test_bad_input_is_exit_2(
+    project: Path, served: History, args: tuple[str, ...], message: str
+) -> None:
+    result = run_cli("report", "--project", project, "--prometheus", served.url, *args)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+
+
+def test_a_bad_url_is_exit_2(project: Path) -> None:
+    result = run_cli("report", "--project", project, "--prometheus", "localhost:9090",
+                     "--from", "now-1d")  # fmt: skip
+    assert result.exit_code == 2
+    assert "is not an http(s) URL" in result.stderr
