@@ -78,6 +78,10 @@ def chart(kind: KindUsage, report: UsageReport) -> str:
             f'<text x="{LEFT - 6}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end">'
             f"{tick:g}</text>"
         )
+    parts.append(
+        f'<text x="14" y="{TOP + plot_h / 2:.1f}" font-size="11" text-anchor="middle" '
+        f'transform="rotate(-90 14 {TOP + plot_h / 2:.1f})">objects</text>'
+    )
     for t, anchor in ((report.start, "start"), (report.end, "end")):
         parts.append(
             f'<text x="{x(t):.1f}" y="{HEIGHT - 12}" font-size="11" text-anchor="{anchor}">'
