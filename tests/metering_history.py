@@ -44,14 +44,24 @@ OBJECTS = (
     ("c", "c1", 1, 0, 30 * 60),
     ("c", "c2", 1, HOUR, HOUR + 30 * 60),
 )
+# the objects' `team` label (exported as `memcached_labels{label_team=...}`); c1, c2 have none
+TEAMS = {"a1": "x", "a2": "x", "a3": "y", "b1": "x"}
 
 
-def expected(start: int, end: int) -> dict[str, tuple[float, float, float]]:
-    """(object-hours, instance-hours, gap hours) per namespace between T0+start and T0+end,
-    from the lifetimes above: the scrape gap is neither counted nor carried on."""
+def by_team() -> tuple[tuple[str, str, int, int, int], ...]:
+    """OBJECTS with the team in place of the namespace ("" for none)."""
+    return tuple((TEAMS.get(n, ""), n, size, c, d) for _ns, n, size, c, d in OBJECTS)
+
+
+def expected(
+    start: int, end: int, objects: tuple[tuple[str, str, int, int, int], ...] = OBJECTS
+) -> dict[str, tuple[float, float, float]]:
+    """(object-hours, instance-hours, gap hours) per group (the first item of `objects`)
+    between T0+start and T0+end, from the lifetimes: the scrape gap is neither counted nor
+    carried on."""
     out: dict[str, tuple[float, float, float]] = {}
     gap_start, gap_end = max(start, GAP[0]), min(end, GAP[1])
-    for namespace, _name, size, created, deleted in OBJECTS:
+    for namespace, _name, size, created, deleted in objects:
         lo, hi = max(start, created), min(end, deleted)
         seconds = max(0, hi - lo)
         if gap_end > gap_start:
@@ -59,7 +69,7 @@ def expected(start: int, end: int) -> dict[str, tuple[float, float, float]]:
         hours, inst, gap = out.get(namespace, (0.0, 0.0, 0.0))
         out[namespace] = (hours + seconds / HOUR, inst + size * seconds / HOUR, gap)
     for namespace in list(out):
-        lives = [(c, d) for ns, _n, _s, c, d in OBJECTS if ns == namespace]
+        lives = [(c, d) for ns, _n, _s, c, d in objects if ns == namespace]
         first = max(start, min(c for c, _d in lives))
         last = min(end, max(d for _c, d in lives))
         if gap_end > gap_start and first < gap_start and gap_end < last:
@@ -85,6 +95,13 @@ def openmetrics(t0: int) -> str:
             f"memcached_spec_size{{{labels}}} {size} {t0 + t}"
             for t in scrapes
             if created <= t < deleted
+        ]
+    lines += ["# HELP memcached_labels Labels of the Memcached.", "# TYPE memcached_labels gauge"]
+    for namespace, name, _size, created, deleted in OBJECTS:
+        team = TEAMS.get(name, "")
+        labels = f'{target},label_team="{team}",memcached="{name}",namespace="{namespace}"'
+        lines += [
+            f"memcached_labels{{{labels}}} 1 {t0 + t}" for t in scrapes if created <= t < deleted
         ]
     lines += ["# HELP up Scrape health.", "# TYPE up gauge"]
     lines += [f"up{{{target}}} 1 {t0 + t}" for t in scrapes]
@@ -203,4 +220,4 @@ def history() -> Iterator[History]:
             served.stop()
 
 
-__all__ = ["END", "HOUR", "JOB", "History", "expected", "history"]
+__all__ = ["END", "HOUR", "JOB", "OBJECTS", "History", "by_team", "expected", "history"]

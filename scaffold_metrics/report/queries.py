@@ -35,15 +35,22 @@ class KindQueries:
 
 
 def rule_queries(kind: KindPlan, config: MeteringConfig) -> KindQueries:
-    """From the recording rules `metering_rules` writes."""
+    """From the recording rules `metering_rules` writes: at each step the last value recorded
+    in the interval before it, whatever the phase of the rule group's evaluations (Prometheus
+    offsets each group) and the server's lookback. Exactly one interval: a longer window
+    would carry a value into a gap."""
     of_kind = "kind=" + promql_string(kind.kind)
+    window = f"[{config.interval_seconds}s]"
+
+    def last(selector: str) -> str:
+        return f"last_over_time({selector}{window})"
+
     weights = tuple(
-        (w, f"{WEIGHT_RULE}{{{of_kind},weight={promql_string(w.name)}}}")
+        (w, last(f"{WEIGHT_RULE}{{{of_kind},weight={promql_string(w.name)}}}"))
         for w in config.weights.get(kind.kind, ())
     )
-    return KindQueries(
-        kind, RULES, NAMESPACE, f"{OBJECTS_RULE}{{{of_kind}}}", weights, (OBJECTS_RULE,)
-    )
+    objects = last(f"{OBJECTS_RULE}{{{of_kind}}}")
+    return KindQueries(kind, RULES, NAMESPACE, objects, weights, (OBJECTS_RULE,))
 
 
 def _by(kind: KindPlan, *labels: str) -> str:
