@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from monitoring_projects import EXAMPLE, load_yaml, memcached_project
+from monitoring_projects import EXAMPLE, HOSTILE_CRD, HOSTILE_KIND, load_yaml, memcached_project
 from prom_helpers import PROMTOOL, _require
 from scaffold_helpers import run_cli
 
@@ -213,3 +213,36 @@ def test_corpus_rules_pass_promtool(
         proc = _promtool("check", "rules", rules, cwd=tmp_path)
         assert proc.returncode == 0 and "SUCCESS: 2 rules found" in proc.stdout, proc.stdout
         _test_rules(rules, tests, tmp_path)
+
+
+def test_a_hostile_kind_name_is_a_label_value_only(tmp_path: Path) -> None:
+    root = tmp_path / "evil-operator"
+    root.mkdir()
+    (root / "crd.yaml").write_text(HOSTILE_CRD)
+    result = run_cli("init", "--crd", root / "crd.yaml", "--project", root, "--metering")
+    assert result.exit_code == 0, result.stderr
+    section = load_yaml(root / ".operator-metrics.yaml")["metering"]
+    assert section["kinds"] == {HOSTILE_KIND: []}
+    assert run_cli("generate", "--check", "--project", root).exit_code == 0
+    for rules in _rules_files(root, tmp_path):
+        proc = _promtool("check", "rules", rules, cwd=tmp_path)
+        assert proc.returncode == 0 and "SUCCESS: 1 rules found" in proc.stdout, proc.stdout
+        (rule,) = load_yaml(rules)["groups"][0]["rules"]
+        assert rule["labels"] == {"kind": HOSTILE_KIND}
+        info = rule["expr"].rsplit("(", 1)[1].rstrip(")")
+        label = info.removesuffix("_info")
+        test = {
+            "interval": "1m",
+            "input_series": [_series(info, {"namespace": "a", label: "x"}, "1x10")],
+            "promql_expr_test": [
+                {
+                    "expr": f"{OBJECTS}{{kind={json.dumps(HOSTILE_KIND)}}}",
+                    "eval_time": "5m",
+                    "exp_samples": [
+                        {"labels": _labels(OBJECTS, {"namespace": "a"})[:-1]
+                         + f",kind={json.dumps(HOSTILE_KIND)}}}", "value": 1}
+                    ],
+                }
+            ],
+        }  # fmt: skip
+        _test_rules(rules, [test], tmp_path)
