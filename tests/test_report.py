@@ -17,6 +17,9 @@ from monitoring_projects import EXAMPLE
 from prom_helpers import free_port
 from scaffold_helpers import run_cli
 
+from scaffold_metrics.report.prometheus import Series
+from scaffold_metrics.report.usage import Grid, kind_usage
+
 STEP_HOURS = 5 / 60
 RANGES = [(0, END), (30 * 60, HOUR + 15 * 60), (HOUR + 45 * 60, 3 * HOUR + 15 * 60)]
 
@@ -193,3 +196,30 @@ def test_a_bad_url_is_exit_2(project: Path) -> None:
                      "--from", "now-1d")  # fmt: skip
     assert result.exit_code == 2
     assert "is not an http(s) URL" in result.stderr
+
+
+def test_a_project_without_metering_is_exit_2(tmp_path: Path) -> None:
+    root = tmp_path / "memcached-operator"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    config = root / ".operator-metrics.yaml"
+    config.write_text(config.read_text().split("metering:")[0])
+    result = run_cli("report", "--project", root, "--prometheus", "http://127.0.0.1:1",
+                     "--from", "now-1d")  # fmt: skip
+    assert result.exit_code == 2
+    assert "no `metering:` section" in result.stderr and "--metering" in result.stderr
+
+
+def test_missing_steps_are_gaps_unless_the_target_was_up() -> None:
+    grid = Grid(0, 600, 60)  # steps ending at 60, 120, ... 600
+    times = grid.times
+    assert times[0] == 60 and times[-1] == 600 and grid.seconds(0) == 60
+    present = {0, 1, 2, 6, 7, 8, 9}  # nothing at steps 3-5 (ending at 240, 300, 360)
+    series = [Series({"namespace": "a"}, tuple((times[i], 2.0) for i in sorted(present)))]
+    for up, gap_hours in ((None, 180 / 3600), (set(range(10)), 0.0), ({3}, 120 / 3600)):
+        (row,) = kind_usage("K", "raw families", "namespace", series, [], up, grid).rows
+        assert row.object_hours == pytest.approx(2 * 7 * 60 / 3600)  # gaps count nothing
+        assert row.gap_hours == pytest.approx(gap_hours), up
+    (row,) = kind_usage("K", "raw families", "namespace", series, [], None, grid).rows
+    assert [(g.start, g.end) for g in row.gaps] == [(180, 360)]
+    cut = Grid(30, 600, 60)  # a period not a whole number of steps: the first step is cut
+    assert cut.times[0] == 60 and cut.seconds(0) == 30
