@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from metering_history import END, HOUR, JOB, OBJECTS, History, by_team, expected, history
-from monitoring_projects import EXAMPLE
+from monitoring_projects import EXAMPLE, crd_with_conditions
 from prom_helpers import free_port
 from scaffold_helpers import run_cli
 
@@ -223,3 +223,26 @@ def test_missing_steps_are_gaps_unless_the_target_was_up() -> None:
     assert [(g.start, g.end) for g in row.gaps] == [(180, 360)]
     cut = Grid(30, 600, 60)  # a period not a whole number of steps: the first step is cut
     assert cut.times[0] == 60 and cut.seconds(0) == 30
+
+
+def test_a_kind_without_series_or_label_is_a_note(served: History, tmp_path: Path) -> None:
+    root = tmp_path / "memcached-operator"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "config/crd/bases/widgets.yaml").write_text(crd_with_conditions("Widget", "widgets"))
+    config = root / ".operator-metrics.yaml"
+    config.write_text(config.read_text() + TEAM_LABEL)
+    result = run_cli("init", "--crd", root / "config/crd/bases", "--project", root)
+    assert result.exit_code == 0, result.stderr
+    args = ["report", "--project", root, "--prometheus", served.url, "--output", "json",
+            "--from", str(served.t0), "--to", str(served.t0 + END)]  # fmt: skip
+    result = run_cli(*args)
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert [k["kind"] for k in answer["kinds"]] == ["Memcached"]
+    assert "Widget: no series of widget_info in Prometheus" in answer["notes"]
+    _check(answer, 0, END)
+    result = run_cli(*args, "--by", "label:team")
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert [k["kind"] for k in answer["kinds"]] == ["Memcached"]
+    assert any("Widget does not export the label 'team'" in n for n in answer["notes"])

@@ -34,17 +34,26 @@ class UsageReport:
 
 
 def _queries(
-    plan: MetricsPlan, config: MeteringConfig, by: str, source: str
+    plan: MetricsPlan, config: MeteringConfig, by: str, source: str, notes: list[str]
 ) -> list[tuple[KindQueries | None, KindQueries]]:
-    """(rule queries or None, raw queries) of every kind that has an `_info` family."""
+    """(rule queries or None, raw queries) of every kind that has an `_info` family. By a
+    label, a kind without it is left out with a note; when no kind has it, that is the error."""
     out = []
+    lacking: list[UsageError] = []
     key = by.removeprefix("label:") if by.startswith("label:") else None
     for kind in plan.kinds:
-        raw = label_queries(kind, config, key) if key is not None else raw_queries(kind, config)
+        try:
+            raw = label_queries(kind, config, key) if key is not None else raw_queries(kind, config)
+        except UsageError as exc:
+            lacking.append(exc)
+            continue
         if raw is None:
             continue
         rules = rule_queries(kind, config) if key is None and source != "raw" else None
         out.append((rules, raw))
+    if lacking and not out:
+        raise lacking[0]
+    notes.extend(f"left out: {exc.what} ({exc.hint})" for exc in lacking)
     return out
 
 
@@ -77,8 +86,9 @@ def build_report(
             hint="give --from before --to, such as --from now-30d --to now",
         )
     grid = Grid(start, end, step)
-    names = client.metric_names()
     notes: list[str] = []
+    queries = _queries(plan, config, by, source, notes)  # bad input before any request
+    names = client.metric_names()
     if source == "rules" and OBJECTS_RULE not in names:
         raise PrometheusError(
             f"Prometheus has no metering recording rules ({OBJECTS_RULE})",
@@ -95,7 +105,7 @@ def build_report(
             notes.append(f"no `up` series of job {job!r}: gaps judged from the usage alone")
     kinds: list[KindUsage] = []
     absent: list[str] = []
-    for rules, raw in _queries(plan, config, by, source):
+    for rules, raw in queries:
         kind = raw.kind.kind
         chosen = raw
         objects: list[Series] = []

@@ -103,7 +103,7 @@ def by_group(series: Sequence[Series], label: str, grid: Grid) -> dict[str, dict
         points = groups.setdefault(s.labels.get(label, ""), {})
         for t, v in s.points:
             i = grid.index(t)
-            if 0 <= i < size:
+            if 0 <= i < size and v == v:  # NaN (a value that is not a number) counts nothing
                 points[i] = points.get(i, 0.0) + v
     return groups
 
