@@ -391,9 +391,11 @@ def init(
 
 
 def _kinds(crds: tuple[Path, ...], versions: tuple[str, ...]) -> tuple[str, ...]:
-    """The kinds the CRDs give, in plan order (each once), for a new `metering:` section."""
+    """The kinds the CRDs give, in plan order, for a new `metering:` section: by Kind, or by
+    CRD name where two CRDs share a Kind."""
     plan = build_plan(plan_inputs(crds, _parse_versions(versions), Path(".")))
-    return tuple(dict.fromkeys(k.kind for k in plan.kinds))
+    names = [k.kind for k in plan.kinds]
+    return tuple(k.kind if names.count(k.kind) == 1 else k.crd_name for k in plan.kinds)
 
 
 def _shards(wanted: int | None, previous: ProjectConfig | None) -> int | None:

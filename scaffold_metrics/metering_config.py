@@ -45,12 +45,16 @@ class Weight:
 @dataclass(frozen=True)
 class MeteringConfig:
     """The rules file, the PrometheusRule manifest (None: not written), the evaluation
-    interval and the weights per kind (by Kind name)."""
+    interval and the weights per kind (keyed by CRD name: see `weights_of`)."""
 
     rules: str
     prometheus_rule: str | None
     interval: str
     weights: Mapping[str, tuple[Weight, ...]] = field(default_factory=dict)
+
+    def weights_of(self, kind: KindPlan) -> tuple[Weight, ...]:
+        """The weights configured for `kind` (none: objects only)."""
+        return tuple(self.weights.get(kind.crd_name, ()))
 
     @property
     def interval_seconds(self) -> int:
@@ -148,6 +152,26 @@ def _weight(kind: KindPlan, item: Any, file: Path, line: int | None, seen: set[s
     return Weight(name, path, family.name)
 
 
+def _kind(plan: MetricsPlan, name: str, file: Path, line: int | None) -> KindPlan:
+    """The kind a `kinds:` key names: its Kind, or its CRD name when two CRDs share a Kind."""
+    matches = [k for k in plan.kinds if name in (k.kind, k.crd_name)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise InputError(
+            f"`{METERING_KEY}.kinds`: {name[:100]!r} is the kind of several CRDs",
+            file,
+            line,
+            hint=f"name it by its CRD: {', '.join(sorted(k.crd_name for k in matches))}",
+        )
+    raise InputError(
+        f"`{METERING_KEY}.kinds`: {name[:100]!r} is not a kind of the project",
+        file,
+        line,
+        hint=f"kinds: {', '.join(sorted({k.kind for k in plan.kinds}))}",
+    )
+
+
 def parse_metering(data: Any, file: Path, plan: MetricsPlan) -> MeteringConfig | None:
     """The `metering:` section checked against `plan`, or None when it is absent (or null)."""
     if data is None:
@@ -170,7 +194,6 @@ def parse_metering(data: Any, file: Path, plan: MetricsPlan) -> MeteringConfig |
             hint="a duration from 10s to 1h, such as 5m (how often usage is recorded)",
         )
     kinds = data.get("kinds") or {}
-    by_name = {k.kind: k for k in plan.kinds}
     if not isinstance(kinds, Mapping):
         raise InputError(
             f"`{METERING_KEY}.kinds` must map kinds to lists of weights",
@@ -179,13 +202,12 @@ def parse_metering(data: Any, file: Path, plan: MetricsPlan) -> MeteringConfig |
         )
     weights: dict[str, tuple[Weight, ...]] = {}
     for name, items in kinds.items():
-        kind = by_name.get(str(name))
-        if kind is None:
+        kind = _kind(plan, str(name), file, _line(kinds, str(name)))
+        if kind.crd_name in weights:
             raise InputError(
-                f"`{METERING_KEY}.kinds`: {str(name)[:100]!r} is not a kind of the project",
+                f"`{METERING_KEY}.kinds`: {kind.kind} is listed twice",
                 file,
                 _line(kinds, str(name)),
-                hint=f"kinds: {', '.join(sorted(by_name))}",
             )
         if items is None:
             items = []
@@ -197,7 +219,7 @@ def parse_metering(data: Any, file: Path, plan: MetricsPlan) -> MeteringConfig |
                 _line(kinds, str(name)),
             )
         seen: set[str] = set()
-        weights[kind.kind] = tuple(
+        weights[kind.crd_name] = tuple(
             _weight(kind, item, file, _line(items, i) or _line(kinds, str(name)), seen)
             for i, item in enumerate(items)
         )

@@ -4,7 +4,8 @@ over months reads a few series per namespace instead of every object's raw serie
 
 Objects are counted once however many targets expose them (replicas of the metrics endpoint):
 by (namespace, object) first, then by namespace. The kind and the weight's name are rule
-labels, so every kind shares two rule names (see `metering_config`).
+labels (with its API group, so two CRDs of one Kind stay apart), so every kind shares two
+rule names (see `metering_config`).
 """
 
 from __future__ import annotations
@@ -38,15 +39,20 @@ def kind_recording_rules(kind: KindPlan, config: MeteringConfig) -> list[dict[st
         {
             "record": OBJECTS_RULE,
             "expr": f"count {_by(kind)}(count {per_object}({info.name}))",
-            "labels": {"kind": kind.kind},
+            "labels": {"kind": kind.kind, "group": kind.group},
         }
     ]
-    for weight in config.weights.get(kind.kind, ()):
+    for weight in config.weights_of(kind):
         rules.append(
             {
                 "record": WEIGHT_RULE,
                 "expr": f"sum {_by(kind)}(max {per_object}({weight.family}))",
-                "labels": {"kind": kind.kind, "weight": weight.name, "field": weight.field},
+                "labels": {
+                    "kind": kind.kind,
+                    "group": kind.group,
+                    "weight": weight.name,
+                    "field": weight.field,
+                },
             }
         )
     return rules

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from monitoring_projects import MEMCACHED_CRD, load_yaml, memcached_project
+from monitoring_projects import MEMCACHED_CRD, crd_with_conditions, load_yaml, memcached_project
 from scaffold_helpers import run_cli
 
 RULES = "deploy/prometheus/metering-rules.yaml"
@@ -70,7 +70,12 @@ def test_generate_adds_a_weight_and_check_sees_drift(project: Path) -> None:
     assert "operator_metrics_weight:sum" in check.stdout
     assert run_cli("generate", "--project", project).exit_code == 0
     rules = load_yaml(project / RULES)["groups"][0]["rules"]
-    assert rules[1]["labels"] == {"kind": "Memcached", "weight": "instance", "field": "spec.size"}
+    assert rules[1]["labels"] == {
+        "kind": "Memcached",
+        "group": "cache.example.com",
+        "weight": "instance",
+        "field": "spec.size",
+    }
     assert "memcached_spec_size" in rules[1]["expr"]
     assert run_cli("generate", "--check", "--project", project).exit_code == 0
     (project / RULES).write_text("groups: []\n")
@@ -123,6 +128,17 @@ def test_a_weight_on_a_non_numeric_field_lists_the_valid_ones(project: Path) -> 
     assert "hint: fields a weight can use: spec.containerPort, spec.size" in result.stderr
 
 
+def test_a_kind_by_its_crd_name_and_listed_twice(project: Path) -> None:
+    by_crd = WEIGHT.replace("    Memcached:", "    memcacheds.cache.example.com:")
+    _set_section(project, by_crd)
+    assert run_cli("generate", "--project", project).exit_code == 0
+    assert "memcached_spec_size" in (project / RULES).read_text()
+    _set_section(project, by_crd + "    Memcached: []\n")
+    result = run_cli("generate", "--project", project)
+    assert result.exit_code == 2
+    assert "`metering.kinds`: Memcached is listed twice" in result.stderr
+
+
 def test_two_weights_of_the_same_name_are_an_error(project: Path) -> None:
     twice = WEIGHT + "      - field: spec.containerPort\n        name: instance\n"
     _set_section(project, twice)
@@ -157,3 +173,25 @@ def test_the_example_meters_spec_size() -> None:
     section = load_yaml(example / ".operator-metrics.yaml")["metering"]
     assert section["kinds"] == {"Memcached": [{"field": "spec.size", "name": "instance"}]}
     assert (example / section["rules"]).is_file()
+
+
+def test_two_crds_of_one_kind_are_told_apart_by_group(tmp_path: Path) -> None:
+    root = tmp_path / "widgets-operator"
+    (root / "crds").mkdir(parents=True)
+    for group in ("a.example.com", "b.example.com"):
+        text = crd_with_conditions("Widget", "widgets").replace("example.com", group)
+        (root / "crds" / f"{group}.yaml").write_text(text)
+    result = run_cli("init", "--crd", root / "crds", "--project", root, "--metering")
+    assert result.exit_code == 0, result.stderr
+    rules = load_yaml(root / RULES)["groups"][0]["rules"]
+    assert sorted(r["labels"]["group"] for r in rules) == ["a.example.com", "b.example.com"]
+    assert {r["labels"]["kind"] for r in rules} == {"Widget"}
+    assert len({r["expr"] for r in rules}) == 2  # each its own kind's family
+    config = root / ".operator-metrics.yaml"
+    text = config.read_text()
+    assert "widgets.a.example.com: []" in text and "widgets.b.example.com: []" in text
+    config.write_text(text + "    Widget: []\n")
+    result = run_cli("generate", "--project", root)
+    assert result.exit_code == 2
+    assert "'Widget' is the kind of several CRDs" in result.stderr
+    assert "hint: name it by its CRD: widgets.a.example.com, widgets.b.example.com" in result.stderr

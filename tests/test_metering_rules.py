@@ -86,8 +86,9 @@ def _memcached_tests() -> list[dict[str, Any]]:
         _series("memcached_info", {**one, "namespace": "b", "memcached": "x"}, "1x10 stale"),
         _series("memcached_spec_size", {**one, "namespace": "b", "memcached": "x"}, "4x10 stale"),
     ]
-    kind = {"kind": "Memcached"}
+    kind = {"kind": "Memcached", "group": "cache.example.com"}
     weight = {**kind, "weight": "instance", "field": "spec.size"}
+    objects = _labels(OBJECTS, kind)[:-1]
     return [
         {
             "interval": "1m",
@@ -97,8 +98,8 @@ def _memcached_tests() -> list[dict[str, Any]]:
                     "expr": OBJECTS,
                     "eval_time": "5m",
                     "exp_samples": [
-                        {"labels": f'{OBJECTS}{{kind="Memcached",namespace="a"}}', "value": 2},
-                        {"labels": f'{OBJECTS}{{kind="Memcached",namespace="b"}}', "value": 1},
+                        {"labels": objects + ',namespace="a"}', "value": 2},
+                        {"labels": objects + ',namespace="b"}', "value": 1},
                     ],
                 },
                 {
@@ -112,9 +113,7 @@ def _memcached_tests() -> list[dict[str, Any]]:
                 {
                     "expr": OBJECTS,
                     "eval_time": "20m",
-                    "exp_samples": [
-                        {"labels": f'{OBJECTS}{{kind="Memcached",namespace="a"}}', "value": 2}
-                    ],
+                    "exp_samples": [{"labels": objects + ',namespace="a"}', "value": 2}],
                 },
             ],
         }
@@ -188,7 +187,8 @@ def test_corpus_rules_pass_promtool(
         _series(family, {**where, label: "p2", "job": "j"}, "5x20"),
     ]
     rule = load_yaml(project / ".operator-metrics.yaml")["metering"]["kinds"][kind][0]
-    weight = {"kind": kind, "weight": rule["name"], "field": rule["field"], **where}
+    group = load_yaml(project / "config" / crd)["spec"]["group"]
+    weight = {"kind": kind, "group": group, "weight": rule["name"], "field": rule["field"], **where}
     tests = [
         {
             "interval": "1m",
@@ -198,7 +198,10 @@ def test_corpus_rules_pass_promtool(
                     "expr": OBJECTS,
                     "eval_time": "5m",
                     "exp_samples": [
-                        {"labels": _labels(OBJECTS, {"kind": kind, **where}), "value": 2}
+                        {
+                            "labels": _labels(OBJECTS, {"kind": kind, "group": group, **where}),
+                            "value": 2,
+                        }
                     ],
                 },
                 {
@@ -228,7 +231,7 @@ def test_a_hostile_kind_name_is_a_label_value_only(tmp_path: Path) -> None:
         proc = _promtool("check", "rules", rules, cwd=tmp_path)
         assert proc.returncode == 0 and "SUCCESS: 1 rules found" in proc.stdout, proc.stdout
         (rule,) = load_yaml(rules)["groups"][0]["rules"]
-        assert rule["labels"] == {"kind": HOSTILE_KIND}
+        assert rule["labels"] == {"kind": HOSTILE_KIND, "group": "example.com"}
         info = rule["expr"].rsplit("(", 1)[1].rstrip(")")
         label = info.removesuffix("_info")
         test = {
@@ -239,7 +242,7 @@ def test_a_hostile_kind_name_is_a_label_value_only(tmp_path: Path) -> None:
                     "expr": f"{OBJECTS}{{kind={json.dumps(HOSTILE_KIND)}}}",
                     "eval_time": "5m",
                     "exp_samples": [
-                        {"labels": _labels(OBJECTS, {"namespace": "a"})[:-1]
+                        {"labels": _labels(OBJECTS, {"group": "example.com", "namespace": "a"})[:-1]
                          + f",kind={json.dumps(HOSTILE_KIND)}}}", "value": 1}
                     ],
                 }

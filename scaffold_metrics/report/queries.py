@@ -39,7 +39,7 @@ def rule_queries(kind: KindPlan, config: MeteringConfig) -> KindQueries:
     in the interval before it, whatever the phase of the rule group's evaluations (Prometheus
     offsets each group) and the server's lookback. Exactly one interval: a longer window
     would carry a value into a gap."""
-    of_kind = "kind=" + promql_string(kind.kind)
+    of_kind = f"kind={promql_string(kind.kind)},group={promql_string(kind.group)}"
     window = f"[{config.interval_seconds}s]"
 
     def last(selector: str) -> str:
@@ -47,7 +47,7 @@ def rule_queries(kind: KindPlan, config: MeteringConfig) -> KindQueries:
 
     weights = tuple(
         (w, last(f"{WEIGHT_RULE}{{{of_kind},weight={promql_string(w.name)}}}"))
-        for w in config.weights.get(kind.kind, ())
+        for w in config.weights_of(kind)
     )
     objects = last(f"{OBJECTS_RULE}{{{of_kind}}}")
     return KindQueries(kind, RULES, NAMESPACE, objects, weights, (OBJECTS_RULE,))
@@ -66,11 +66,10 @@ def raw_queries(kind: KindPlan, config: MeteringConfig) -> KindQueries | None:
     obj = _by(kind, kind.label_name)
     group = _by(kind)
     weights = tuple(
-        (w, f"sum by {group} (max by {obj} ({w.family}))")
-        for w in config.weights.get(kind.kind, ())
+        (w, f"sum by {group} (max by {obj} ({w.family}))") for w in config.weights_of(kind)
     )
     objects = f"count by {group} (count by {obj} ({info.name}))"
-    families = (info.name, *(w.family for w in config.weights.get(kind.kind, ())))
+    families = (info.name, *(w.family for w in config.weights_of(kind)))
     return KindQueries(kind, RAW, NAMESPACE, objects, weights, families)
 
 
@@ -104,6 +103,6 @@ def label_queries(kind: KindPlan, config: MeteringConfig, key: str) -> KindQueri
     def grouped(op: str, inner: str, family: str) -> str:
         return f"{op} by ({name}) ({inner} by {obj} ({family}) * {join})"
 
-    weights = tuple((w, grouped("sum", "max", w.family)) for w in config.weights.get(kind.kind, ()))
-    families = (info.name, labels.name, *(w.family for w in config.weights.get(kind.kind, ())))
+    weights = tuple((w, grouped("sum", "max", w.family)) for w in config.weights_of(kind))
+    families = (info.name, labels.name, *(w.family for w in config.weights_of(kind)))
     return KindQueries(kind, RAW, name, grouped("count", "max", info.name), weights, families)
