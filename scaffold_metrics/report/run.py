@@ -106,7 +106,7 @@ def build_report(
     kinds: list[KindUsage] = []
     absent: list[str] = []
     for rules, raw in queries:
-        kind = raw.kind.kind
+        kind = _display_name(plan, raw.kind.kind, raw.kind.crd_name)
         chosen = raw
         objects: list[Series] = []
         weights: list[tuple[str, str, list[Series]]] = []
@@ -133,6 +133,11 @@ def build_report(
     if not kinds:
         _no_data(absent, names, start, end)
     return UsageReport(start, end, step, by, job, tuple(kinds), tuple(notes))
+
+
+def _display_name(plan: MetricsPlan, kind: str, crd_name: str) -> str:
+    """How rows name a kind: its Kind, or its CRD name when two CRDs share the Kind."""
+    return kind if sum(1 for k in plan.kinds if k.kind == kind) == 1 else crd_name
 
 
 def _weights_from_raw(
