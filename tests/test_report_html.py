@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from metering_history import END, History, history
 from monitoring_projects import EXAMPLE
+from PIL import Image
 from scaffold_helpers import run_cli
 
 CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -96,7 +97,6 @@ def test_html_renders_and_its_table_matches_the_json(served: History, tmp_path: 
 
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip("chromium not installed (apt-get install chromium)")
-    image = pytest.importorskip("PIL.Image")
     shot = tmp_path / "usage.png"
     proc = subprocess.run(
         [
@@ -107,7 +107,7 @@ def test_html_renders_and_its_table_matches_the_json(served: History, tmp_path: 
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert shot.is_file(), proc.stdout + proc.stderr
-    with image.open(shot) as picture:
+    with Image.open(shot) as picture:
         rgb = picture.convert("RGB")
         colours = rgb.getcolors(maxcolors=1 << 20) or []
         assert rgb.size == (1000, 900)
