@@ -1,7 +1,8 @@
 """The `operator-metrics` command: flags → pipeline → exit code, nothing more.
 
 Exit codes: 0 done or up to date, 1 `--check` found drift, 2 bad input or usage (message on
-stderr, nothing written), 123 internal error.
+stderr, nothing written), 3 `report`: Prometheus unreachable, the families absent or no samples
+in the period, 123 internal error.
 """
 
 from __future__ import annotations
@@ -30,14 +31,28 @@ from .config import (
     render_config,
     unwritable_paths,
 )
-from .errors import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_INTERNAL, OperatorMetricsError, UsageError
+from .errors import (
+    EXIT_BAD_INPUT,
+    EXIT_DRIFT,
+    EXIT_INTERNAL,
+    EXIT_NO_DATA,
+    OperatorMetricsError,
+    UsageError,
+)
 from .explain import build_plan, explanation_json, explanation_table, plan_inputs
 from .explain import explain as explain_plan
 from .files import FileChange, apply, check_writable, compare, unified_diff, write_file
 from .ksm import ksm_config
-from .monitoring import chosen_sections, retired_outputs
+from .metering_config import parse_metering
+from .monitoring import chosen_sections, retired_outputs, scrape_job
+from .monitoring_config import METERING_KEY
 from .pipeline import build_project, check_recorded_crds, choose_service, relative_path, shards_path
 from .render import RenderedFile
+from .report.html import html_text
+from .report.outputs import csv_text, json_text, table
+from .report.prometheus import PrometheusClient
+from .report.run import SOURCES, build_report
+from .report.times import TIME_HINT, parse_step, parse_time
 
 _STATUS_WORDS = {"keep": "unchanged"}
 
@@ -195,7 +210,8 @@ class _Commands(click.Group):
     cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: 0 done or up to date; 1 `generate --check` found drift; "
-    "2 bad input or usage (nothing written); 123 internal error.",
+    f"2 bad input or usage (nothing written); {EXIT_NO_DATA} `report`: Prometheus unreachable, "
+    "families absent or no samples in the period; 123 internal error.",
 )
 @click.version_option(__version__, prog_name="operator-metrics")
 def cli() -> None:
@@ -270,6 +286,12 @@ def cli() -> None:
     help="Generate Prometheus alerting rules (a rules file and a PrometheusRule).",
 )
 @click.option(
+    "--metering/--no-metering",
+    default=None,
+    help="Generate Prometheus recording rules of usage per namespace and kind (for "
+    "`operator-metrics report`); weights are added per kind under `metering:`.",
+)
+@click.option(
     "--shards",
     type=click.IntRange(0, 1000),
     default=None,
@@ -291,6 +313,7 @@ def init(
     service_monitor: bool | None,
     dashboards: bool | None,
     alerts: bool | None,
+    metering: bool | None,
     shards: int | None,
 ) -> None:
     """Scaffold metrics for the CRDs into the operator's repository and record the choices."""
@@ -328,7 +351,14 @@ def init(
             service_monitor, previous.service_monitor if previous else None, "servicemonitor"
         ),
         extra=chosen_sections(
-            root, previous.extra if previous else {}, dashboards, alerts, service_path, name
+            root,
+            previous.extra if previous else {},
+            dashboards,
+            alerts,
+            service_path,
+            name,
+            metering,
+            _kinds(crds, versions) if metering else (),
         ),
         shards=_shards(shards, previous),
     )
@@ -336,6 +366,7 @@ def init(
     flags.update(rbac="--rbac", service_monitor="--service-monitor")
     flags.update({"dashboards.directory": "--dashboards", "alerts.rules": "--alerts"})
     flags["alerts.prometheus_rule"] = "--alerts"
+    flags.update({"metering.rules": "--metering", "metering.prometheus_rule": "--metering"})
     for key, value, problem in unwritable_paths(config, root):
         raise UsageError(f"{flags[key]} path {value[:200]!r} {problem}", root, hint=OUTSIDE_HINT)
     config_file = RenderedFile(
@@ -357,6 +388,14 @@ def init(
         )
     moved = (moved_from,) if moved_from else ()
     _exit(_sync(root, config, config_file, "write", retired, moved, show_notes=True))
+
+
+def _kinds(crds: tuple[Path, ...], versions: tuple[str, ...]) -> tuple[str, ...]:
+    """The kinds the CRDs give, in plan order, for a new `metering:` section: by Kind, or by
+    CRD name where two CRDs share a Kind."""
+    plan = build_plan(plan_inputs(crds, _parse_versions(versions), Path(".")))
+    names = [k.kind for k in plan.kinds]
+    return tuple(k.kind if names.count(k.kind) == 1 else k.crd_name for k in plan.kinds)
 
 
 def _shards(wanted: int | None, previous: ProjectConfig | None) -> int | None:
@@ -461,6 +500,115 @@ def export_ksm(
         _stdout(exported.text)
     else:
         write_file(out_file, exported.text.encode("utf-8"))
+
+
+# -- report: usage per namespace from Prometheus ---------------------------------------------
+
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+_RENDERERS = {"table": table, "csv": csv_text, "json": json_text, "html": html_text}
+
+
+def _by(value: str) -> str:
+    if value == "namespace":
+        return value
+    key = value.removeprefix("label:")
+    if not value.startswith("label:") or not _LABEL_KEY.match(key):
+        raise UsageError(
+            f"--by {value[:100]!r}: expected namespace or label:KEY",
+            hint="KEY is an object label the kind exports (allow-listed under `metrics:`), "
+            "such as label:team",
+        )
+    return value
+
+
+@cli.command()
+@click.option(
+    "--project",
+    default=".",
+    type=click.Path(path_type=Path, file_okay=False),
+    help=f"Project root holding {CONFIG_FILE} (its `metering:` section).",
+    show_default=True,
+)
+@click.option("--prometheus", "url", required=True, help="Prometheus base URL (http://host:9090).")
+@click.option("--from", "start", required=True, help=f"Start of the period: {TIME_HINT}.")
+@click.option("--to", "end", default="now", show_default=True, help="End of the period.")
+@click.option(
+    "--by",
+    default="namespace",
+    show_default=True,
+    help="Group by namespace or by an object label: label:KEY.",
+)
+@click.option(
+    "--output",
+    type=click.Choice(sorted(_RENDERERS)),
+    default="table",
+    show_default=True,
+    help="A table, CSV, JSON, or one self-contained HTML page with a chart per kind.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    default="-",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="File to write (default: stdout).",
+)
+@click.option("--step", default=None, help="Resolution [default: the `metering.interval`].")
+@click.option(
+    "--source",
+    type=click.Choice(SOURCES),
+    default="auto",
+    show_default=True,
+    help="Recording rules, raw families, or rules when Prometheus has them (auto).",
+)
+@click.option(
+    "--job",
+    default=None,
+    help="Scrape job whose `up` tells a gap from no objects [default: the alerts' job or "
+    "the metrics Service's name].",
+)
+def report(
+    project: Path,
+    url: str,
+    start: str,
+    end: str,
+    by: str,
+    output: str,
+    out_file: Path,
+    step: str | None,
+    source: str,
+    job: str | None,
+) -> None:
+    """Usage per namespace over a period: object-hours and weighted hours, from Prometheus."""
+    config = load_config(project)
+    check_recorded_crds(project, config)
+    plan = build_plan(plan_inputs((), {}, project))
+    metering = parse_metering(config.extra.get(METERING_KEY), config_path(project), plan)
+    if metering is None:
+        raise UsageError(
+            f"no `{METERING_KEY}:` section in the project config",
+            config_path(project),
+            hint="run `operator-metrics init --crd ... --metering` and load its recording rules",
+        )
+    client = PrometheusClient(url)
+    seconds = parse_step(step) if step is not None else metering.interval_seconds
+    usage = build_report(
+        client,
+        plan,
+        metering,
+        parse_time("--from", start),
+        parse_time("--to", end),
+        seconds,
+        _by(by),
+        source,
+        job or scrape_job(project, config),
+    )
+    text = _RENDERERS[output](usage)
+    if str(out_file) == "-":
+        _stdout(text)
+    else:
+        write_file(out_file, text.encode("utf-8"))
 
 
 def main() -> None:

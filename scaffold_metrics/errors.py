@@ -11,6 +11,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_DRIFT = 1
 EXIT_BAD_INPUT = 2
+EXIT_NO_DATA = 3  # `report`: Prometheus unreachable, the families absent, the period empty
 EXIT_INTERNAL = 123
 
 
@@ -57,3 +58,16 @@ class UsageError(OperatorMetricsError):
 
 class OutputError(OperatorMetricsError):
     """The output location cannot be written."""
+
+
+class PrometheusError(OperatorMetricsError):
+    """Prometheus cannot answer what a report needs: unreachable, refusing the query, or
+    without the families or samples of the period (exit 3, or 2 for a malformed URL)."""
+
+    exit_code = EXIT_NO_DATA
+
+    def __init__(
+        self, what: str, hint: str | None = None, *, exit_code: int = EXIT_NO_DATA
+    ) -> None:
+        super().__init__(what, hint=hint)
+        self.exit_code = exit_code

@@ -1,5 +1,6 @@
-"""The Grafana dashboards and alerting rules a project's config asks for (`dashboards:`,
-`alerts:`), and the sections `init --dashboards` / `--alerts` record.
+"""The Grafana dashboards, alerting and metering rules a project's config asks for
+(`dashboards:`, `alerts:`, `metering:`), and the sections `init --dashboards` / `--alerts` /
+`--metering` record.
 
 Kept apart from the pipeline so that turning these outputs on or off is one call there and one
 in the CLI; the outputs themselves are built by `dashboards` and `alert_rules`.
@@ -22,10 +23,14 @@ from .manifests import (
     metrics_service_info,
     read_deployment,
 )
+from .metering_config import default_section as metering_default
+from .metering_config import parse_metering
+from .metering_rules import metering_rule_files
 from .monitoring_config import (
     ALERTS_KEY,
     DASHBOARD_SUFFIX,
     DASHBOARDS_KEY,
+    METERING_KEY,
     default_sections,
     parse_alerts,
     parse_dashboards,
@@ -42,16 +47,21 @@ def monitoring_files(
     file = config_path(root)
     dashboards = parse_dashboards(config.extra.get(DASHBOARDS_KEY), file)
     alerts = parse_alerts(config.extra.get(ALERTS_KEY), file)
+    metering = parse_metering(config.extra.get(METERING_KEY), file, plan)
     files: list[RenderedFile] = []
     if dashboards is not None:
         files.extend(dashboard_files(plan, dashboards))
+    if alerts is None and metering is None:
+        return files
+    deployment_file = find_manifest(root, "Deployment")
+    deployment = read_deployment(deployment_file) if deployment_file else None
+    operator = config.operator or (deployment.name if deployment else root.resolve().name)
+    namespace = deployment.namespace if deployment else None
     if alerts is not None:
-        deployment_file = find_manifest(root, "Deployment")
-        deployment = read_deployment(deployment_file) if deployment_file else None
-        operator = config.operator or (deployment.name if deployment else root.resolve().name)
-        namespace = deployment.namespace if deployment else None
         files.extend(alert_rule_files(plan, alerts, sources, operator, namespace))
         notes.extend(f"note: alerts left out: {line}" for line in left_out(plan))
+    if metering is not None:
+        files.extend(metering_rule_files(plan, metering, sources, operator, namespace))
     return files
 
 
@@ -82,16 +92,24 @@ def chosen_sections(
     alerts: bool | None,
     service: str,
     operator: str,
+    metering: bool | None = None,
+    kinds: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The `extra` sections after `init`'s flags: a flag turns its section on (keeping a
-    recorded one as it is, with the user's edits) or off; no flag keeps what was recorded."""
+    recorded one as it is, with the user's edits) or off; no flag keeps what was recorded.
+    `kinds` are the project's kinds, listed (without weights) in a new `metering:`."""
     extra = dict(previous)
-    for key, wanted in ((DASHBOARDS_KEY, dashboards), (ALERTS_KEY, alerts)):
+    flags = ((DASHBOARDS_KEY, dashboards), (ALERTS_KEY, alerts), (METERING_KEY, metering))
+    for key, wanted in flags:
         if wanted is None:
             continue
         if wanted and extra.get(key) is None:
+            manifest_dir = PurePosixPath(service).parent
+            if key == METERING_KEY:
+                extra[key] = metering_default(manifest_dir, kinds)
+                continue
             job = _job(root, service, operator) if key == ALERTS_KEY else ""
-            extra[key] = default_sections(PurePosixPath(service).parent, job)[key]
+            extra[key] = default_sections(manifest_dir, job)[key]
         elif not wanted:
             extra.pop(key, None)
     return extra
@@ -110,7 +128,30 @@ def retired_outputs(root: Path, previous: Mapping[str, Any], extra: Mapping[str,
     if old is not None:
         kept = {new.rules, new.prometheus_rule} if new is not None else set()
         retired.extend(p for p in (old.rules, old.prometheus_rule) if p and p not in kept)
+    retired.extend(_retired_metering(previous, extra))
     return retired
+
+
+def _retired_metering(previous: Mapping[str, Any], extra: Mapping[str, Any]) -> list[str]:
+    """The metering files of `previous` that `extra` no longer writes (paths only: the rest of
+    the section needs the plan, and a retired file is removed only when generated)."""
+
+    def paths(sections: Mapping[str, Any]) -> set[str]:
+        section = sections.get(METERING_KEY)
+        if not isinstance(section, Mapping):
+            return set()
+        return {section[k] for k in ("rules", "prometheus_rule") if isinstance(section.get(k), str)}
+
+    return sorted(paths(previous) - paths(extra))
+
+
+def scrape_job(root: Path, config: ProjectConfig) -> str:
+    """The scrape job of the project's metrics: the one its alerts check, else the name of
+    its metrics Service (what a ServiceMonitor makes the job)."""
+    alerts = config.extra.get(ALERTS_KEY)
+    if isinstance(alerts, Mapping) and isinstance(alerts.get("job"), str) and alerts["job"]:
+        return str(alerts["job"])
+    return _job(root, config.service or "", config.operator or root.resolve().name)
 
 
 def _job(root: Path, service: str, operator: str) -> str:

@@ -1,5 +1,6 @@
 """The `dashboards:` and `alerts:` sections of `.operator-metrics.yaml`: where the Grafana
-dashboards and the Prometheus alerting rules go, and the few choices the rules need.
+dashboards and the Prometheus alerting rules go, and the few choices the rules need (and
+where the files of `metering:` go, the rest of which `metering_config` reads).
 
 `init --dashboards` / `--alerts` record a section with its defaults; `generate` reads it back,
 strictly (unknown keys and wrong types are errors naming the line), so CI regenerates the same
@@ -19,7 +20,8 @@ from .project_paths import path_problem
 
 DASHBOARDS_KEY = "dashboards"
 ALERTS_KEY = "alerts"
-SECTIONS = (DASHBOARDS_KEY, ALERTS_KEY)
+METERING_KEY = "metering"  # read by `metering_config`, which needs the plan
+SECTIONS = (DASHBOARDS_KEY, ALERTS_KEY, METERING_KEY)
 DEFAULT_CONDITIONS = ("Ready", "Available")
 DASHBOARD_SUFFIX = "-dashboard.json"
 _CONDITION_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -176,11 +178,12 @@ def written_paths(extra: Mapping[str, Any]) -> list[tuple[str, str]]:
     dashboards = extra.get(DASHBOARDS_KEY)
     if isinstance(dashboards, Mapping) and isinstance(dashboards.get("directory"), str):
         found.append((f"{DASHBOARDS_KEY}.directory", dashboards["directory"]))
-    alerts = extra.get(ALERTS_KEY)
-    if isinstance(alerts, Mapping):
-        for key in ("rules", "prometheus_rule"):
-            if isinstance(alerts.get(key), str):
-                found.append((f"{ALERTS_KEY}.{key}", alerts[key]))
+    for section_key in (ALERTS_KEY, METERING_KEY):
+        section = extra.get(section_key)
+        if isinstance(section, Mapping):
+            for key in ("rules", "prometheus_rule"):
+                if isinstance(section.get(key), str):
+                    found.append((f"{section_key}.{key}", section[key]))
     return found
 
 

@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1 \
-  || ! command -v curl >/dev/null 2>&1; then
+  || ! command -v curl >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update && apt-get install -y --no-install-recommends prometheus curl
+    apt-get update && apt-get install -y --no-install-recommends prometheus curl chromium
   else
-    echo "error: promtool/prometheus/curl missing: run 'sudo apt-get install -y prometheus curl'" >&2
+    echo "error: promtool/prometheus/curl/chromium missing: run" \
+      "'sudo apt-get install -y prometheus curl chromium'" >&2
     exit 2
   fi
 fi
