@@ -157,9 +157,7 @@ def measure(url: str, count: int, mode: str, trace: bool) -> dict[str, Any]:
     }
     args = [sys.executable, "-m", "bench.resident", "--url", url, "--count", str(count)]
     args += ["--mode", mode] + (["--trace"] if trace else [])
-    out = subprocess.run(
-        args, cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    ).stdout
+    out = subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.splitlines()[-1])
     return result
 
@@ -173,8 +171,7 @@ def describe(mode: str, plain: dict[str, Any], traced: dict[str, Any]) -> str:
         f"(peak {fmt_bytes(traced['traced_peak_per_object'])}), rendered "
         f"{fmt_bytes(plain['rendered_per_object'])}/object "
         f"(gzip {fmt_bytes(plain['gzip_per_object'])})",
-        "  store: "
-        + ", ".join(f"{k} {fmt_bytes(v)}" for k, v in plain["store"].items() if v >= 1),
+        "  store: " + ", ".join(f"{k} {fmt_bytes(v)}" for k, v in plain["store"].items() if v >= 1),
     ]
     lines += [
         f"  {fmt_bytes(t['per_object']):>9} {t['blocks_per_object']:6.1f} blocks  {t['where']}"

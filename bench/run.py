@@ -5,7 +5,8 @@
 Each measure lives in its own module (`bench/scrape.py`, `bench/http_scrape.py`,
 `bench/ingest.py`, `bench/memory.py`, `bench/cold_start.py`, `bench/resident.py`,
 `bench/scrape_under_load.py`); this script builds the workload once per size, runs them, and
-prints the table (markdown) with the machine it ran on. Not a test: nothing here runs in CI except a smoke run at tiny sizes.
+prints the table (markdown) with the machine it ran on. Not a test: nothing here runs in CI
+except a smoke run at tiny sizes.
 """
 
 from __future__ import annotations

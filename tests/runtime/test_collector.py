@@ -53,6 +53,23 @@ FAST: dict[str, Any] = {
 }
 
 
+class FakeReplacement:
+    """What `MetricsStore.begin_replace` returns: objects added page by page, then `replace`."""
+
+    def __init__(self, store: FakeStore, scope: str | None) -> None:
+        self.store, self.scope = store, scope
+        self.objs: list[Mapping[str, Any]] = []
+
+    def add(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        self.objs.extend(objs)
+
+    def __len__(self) -> int:
+        return len(self.objs)
+
+    def commit(self) -> None:
+        self.store.replace(self.objs, self.scope)
+
+
 class FakeStore:
     """Minimal stand-in for `MetricsStore`: the objects themselves, by uid."""
 
@@ -78,6 +95,9 @@ class FakeStore:
                     del self.objs[uid]
             for obj in objs:
                 self.objs[obj["metadata"]["uid"]] = dict(obj)
+
+    def begin_replace(self, scope: str | None) -> FakeReplacement:
+        return FakeReplacement(self, scope)
 
     def __len__(self) -> int:
         with self.lock:
