@@ -61,7 +61,9 @@ class FakeReplacement:
         self.objs: list[Mapping[str, Any]] = []
 
     def add(self, objs: Iterable[Mapping[str, Any]]) -> None:
-        self.objs.extend(objs)
+        batch = list(objs)
+        self.store.added.append(len(batch))
+        self.objs.extend(batch)
 
     def __len__(self) -> int:
         return len(self.objs)
@@ -77,6 +79,7 @@ class FakeStore:
         self.lock = threading.Lock()
         self.objs: dict[str, dict[str, Any]] = {}
         self.replaces: list[str | None] = []
+        self.added: list[int] = []  # objects per `add` of a replacement: one page at a time
         self.self_metrics = RecordingSelfMetrics()  # where collectors report by default
 
     def upsert(self, obj: Mapping[str, Any]) -> None:
@@ -217,6 +220,7 @@ def test_initial_paged_list_fills_store(kube: Backend, running: Any) -> None:
     assert col.wait_for_sync(30)
     assert col.has_synced
     assert len(col.store) == 1200
+    assert col.store.added == [500, 500, 200], "each page rendered as it came, then dropped"
     assert ("list", "Memcached", "", True) in col.store.self_metrics.calls, "store's registry"
     if kube.double is not None:
         lists = kube.double.list_requests()
