@@ -120,6 +120,15 @@ def render_exposition(
     Stores hand out references to their objects' bytes; the body is built by one final join,
     so each byte is copied once per scrape.
     """
+    return b"".join(exposition_chunks(stores, self_metrics, openmetrics=openmetrics))
+
+
+def exposition_chunks(
+    stores: Sequence[MetricsStore], self_metrics: SelfMetrics, *, openmetrics: bool
+) -> list[bytes]:
+    """The pieces of the `/metrics` body in order (references to the stores' bytes, nothing
+    copied): joined, they are `render_exposition`; compressed as they are, the gzip body,
+    without the whole plain body ever existing (see `sharedbody.gzip_chunks`)."""
     # name -> the family and its chunk sequences (stores' views are shared: never mutated).
     merged: dict[str, tuple[MetricFamilyDef, list[Sequence[bytes]]]] = {}
 
@@ -146,7 +155,7 @@ def render_exposition(
             out.extend(part)
     if openmetrics:
         out.append(b"# EOF\n")
-    return b"".join(out)
+    return out
 
 
 _REASONS = {
@@ -270,8 +279,8 @@ class MetricsServer:
         """True when every collector finished its first list."""
         return all(c.has_synced for c in self.collectors)
 
-    def _render(self, openmetrics: bool) -> bytes:
-        return render_exposition(self.stores, self.self_metrics, openmetrics=openmetrics)
+    def _render(self, openmetrics: bool) -> list[bytes]:
+        return exposition_chunks(self.stores, self.self_metrics, openmetrics=openmetrics)
 
     # -- connections ---------------------------------------------------------------------------
 

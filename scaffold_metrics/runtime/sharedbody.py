@@ -6,18 +6,24 @@ Instead, a scrape that finds a render of its format in flight waits for it and s
 bytes; the next scrape after it finished starts a fresh one, so a body is never older than the
 render that was running when its request arrived. The work runs on a small thread pool, off the
 event loop, so probes and other connections are served meanwhile.
+
+A gzip body is compressed from the pieces of the body (references to the stores' bytes) a
+batch at a time, so the whole plain body, as large as every object's text together, never
+exists for the scrapes that ask for gzip (Prometheus always does): with a million objects it
+would be a transient gigabyte per scrape.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 
 GZIP_LEVEL = 1
+_GZIP_BATCH = 2048  # pieces joined per compress call: about 400 KiB of object text
 
-Render = Callable[[bool], bytes]  # openmetrics -> body
+Render = Callable[[bool], Sequence[bytes]]  # openmetrics -> the pieces of the body
 
 
 class SharedBodies:
@@ -46,12 +52,20 @@ class SharedBodies:
 
     async def _make(self, openmetrics: bool, compressed: bool) -> bytes:
         loop = asyncio.get_running_loop()
-        if not compressed:
-            return await loop.run_in_executor(self._executor, self._render, openmetrics)
-        # The compressed body starts from the plain one, which a plain scrape may be making.
-        plain = await self.body(openmetrics=openmetrics, compressed=False)
-        return await loop.run_in_executor(self._executor, _gzip, plain)
+        return await loop.run_in_executor(self._executor, self._build, openmetrics, compressed)
+
+    def _build(self, openmetrics: bool, compressed: bool) -> bytes:
+        chunks = self._render(openmetrics)
+        return gzip_chunks(chunks) if compressed else b"".join(chunks)
 
 
-def _gzip(body: bytes) -> bytes:
-    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+def gzip_chunks(chunks: Sequence[bytes]) -> bytes:
+    """`gzip.compress(b"".join(chunks), GZIP_LEVEL, mtime=0)`, the same bytes, holding at most
+    one batch of the plain text at a time."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: a gzip header, mtime 0
+    out = [
+        compressor.compress(b"".join(chunks[i : i + _GZIP_BATCH]))
+        for i in range(0, len(chunks), _GZIP_BATCH)
+    ]
+    out.append(compressor.flush())
+    return b"".join(out)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -248,7 +249,8 @@ class MetricsStore:
             texts = ["" for _ in self.families]
             self._log_error(obj, exc)
         scope = meta.get("namespace")
-        scope = scope if type(scope) is str or not scope else str(scope)
+        # One string per namespace, not one per object (each decoded object brings its own).
+        scope = sys.intern(scope if type(scope) is str else str(scope)) if scope else None
         try:
             rendered = (*map(str.encode, texts), scope or None)
         except UnicodeEncodeError:  # a lone surrogate (JSON `"\ud800"`) in a label value
