@@ -112,10 +112,34 @@ def _child(url: str, count: int, mode: str, trace: bool) -> dict[str, Any]:
         result["rendered_per_object"] = len(body) / count
         result["gzip_per_object"] = gzipped / count
         result["store"] = _store_breakdown(store, count)
+        del body
+        if not trace:
+            result["relist_per_object"] = _relist(collectors[0], registry, server.port, before)
     finally:
         server.stop()
         api.close()
     return result
+
+
+def _relist(collector: Any, registry: Any, port: int, before: int) -> float:
+    """RSS growth per object after a second sync of the same objects and a scrape: what a
+    relist (a 410, a new shard ownership) leaves behind."""
+    from scaffold_metrics.runtime.selfmetrics import LAST_SYNC
+
+    from .common import Scraper
+
+    synced = registry.value(LAST_SYNC, collector.kind, "")
+    collector.request_relist()
+    deadline = time.monotonic() + 900
+    while registry.value(LAST_SYNC, collector.kind, "") == synced:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the relist did not finish")
+        time.sleep(0.05)
+    scraper = Scraper("127.0.0.1", port)
+    scraper.scrape()
+    scraper.close()
+    gc.collect()
+    return (status_kib("VmRSS") - before) / len(collector.store)
 
 
 def _short(filename: str) -> str:
@@ -143,7 +167,8 @@ def _store_breakdown(store: Any, count: int) -> dict[str, float]:
         return total
 
     parts = {}
-    for name, value in sorted(vars(store).items()):
+    # The objects' entries first: the scrape view only refers to the same bytes again.
+    for name, value in sorted(vars(store).items(), key=lambda item: item[0] != "_objects"):
         if name.startswith("_") and isinstance(value, (dict, list, tuple, bytes, bytearray)):
             parts[name] = size(value) / count
     return parts
@@ -166,7 +191,8 @@ def describe(mode: str, plain: dict[str, Any], traced: dict[str, Any]) -> str:
     """The breakdown of one mode, for the progress output."""
     lines = [
         f"resident memory, {mode} list: RSS {fmt_bytes(plain['rss_per_object'])}/object "
-        f"(peak {fmt_bytes(plain['peak_per_object'])}), traced "
+        f"(peak {fmt_bytes(plain['peak_per_object'])}, after a relist "
+        f"{fmt_bytes(plain['relist_per_object'])}), traced "
         f"{fmt_bytes(traced['traced_per_object'])}/object "
         f"(peak {fmt_bytes(traced['traced_peak_per_object'])}), rendered "
         f"{fmt_bytes(plain['rendered_per_object'])}/object "
