@@ -15,6 +15,10 @@ state that tracemalloc does not see.
 
 Run one child by hand (against any API server URL serving memcached objects):
 `python -m bench.resident --url http://127.0.0.1:PORT --count 1000 --mode paged [--trace]`.
+Sizes the double cannot hold (it keeps every object decoded, 10 KiB each) are measured without
+it: `python -m bench.resident --synthetic --count 1000000` encodes each page of objects as the
+list JSON, decodes it with the runtime's decoder and feeds it to a store replacement, as a
+paged list does, then makes one gzip body as a scrape does (no HTTP, no collector).
 """
 
 from __future__ import annotations
@@ -119,6 +123,51 @@ def _child(url: str, count: int, mode: str, trace: bool) -> dict[str, Any]:
         server.stop()
         api.close()
     return result
+
+
+def _synthetic(count: int) -> dict[str, Any]:
+    import random
+
+    from scaffold_metrics.runtime import MetricsStore, SelfMetrics
+    from scaffold_metrics.runtime.jsondecode import decode_json
+    from scaffold_metrics.runtime.memtrim import trim_freed_memory
+    from scaffold_metrics.runtime.server import exposition_chunks
+    from scaffold_metrics.runtime.sharedbody import gzip_chunks
+
+    from .generators import memcached_generator
+    from .workload import list_page, memcached_object
+
+    registry = SelfMetrics()
+    store = MetricsStore(memcached_generator(), self_metrics=registry)
+    rng = random.Random(1)
+    gc.collect()
+    before = status_kib("VmRSS")
+    start = time.perf_counter()
+    replacement = store.begin_replace(None)
+    for first in range(0, count, PAGE_SIZE):
+        objs = [
+            memcached_object(i, count, rng) for i in range(first, min(count, first + PAGE_SIZE))
+        ]
+        page = list_page(objs, "cache.example.com/v1alpha1", "Memcached", 1000)
+        del objs
+        replacement.add(decode_json(page)["items"])
+        del page
+    replacement.commit()
+    trim_freed_memory()
+    synced = time.perf_counter() - start
+    gzipped = len(gzip_chunks(exposition_chunks([store], registry, openmetrics=False)))
+    gc.collect()
+    after = status_kib("VmRSS")
+    rendered = sum(map(len, exposition_chunks([store], registry, openmetrics=False)))
+    return {
+        "rss_per_object": (after - before) / count,
+        "rss_total": after,
+        "peak_per_object": (status_kib("VmHWM") - before) / count,
+        "peak_total": status_kib("VmHWM"),
+        "rendered_per_object": rendered / count,
+        "gzip_per_object": gzipped / count,
+        "seconds": synced,
+    }
 
 
 def _relist(collector: Any, registry: Any, port: int, before: int) -> float:
@@ -242,12 +291,18 @@ def run(size: int) -> list[Row]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url")
     parser.add_argument("--count", type=int, required=True)
-    parser.add_argument("--mode", choices=MODES, required=True)
+    parser.add_argument("--mode", choices=MODES, default="paged")
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--synthetic", action="store_true", help="no API double (see above)")
     args = parser.parse_args()
-    print(json.dumps(_child(args.url, args.count, args.mode, args.trace)))
+    if args.synthetic:
+        print(json.dumps(_synthetic(args.count)))
+    elif args.url:
+        print(json.dumps(_child(args.url, args.count, args.mode, args.trace)))
+    else:
+        parser.error("--url or --synthetic")
 
 
 if __name__ == "__main__":
