@@ -56,7 +56,7 @@ from typing import Any, Protocol
 
 from .jsondecode import decode_json
 from .kubeclient import ApiError, Response, load_api_client, open_get, resource_path
-from .memtrim import trim_freed_memory
+from .memtrim import keep_large_blocks_mapped, trim_freed_memory
 from .selfmetrics import SelfMetrics
 from .sharding import ShardSelector
 from .store import (
@@ -250,6 +250,7 @@ class Collector:
         """Start the list/watch loop in a daemon thread (idempotent)."""
         if self._thread is not None:
             return
+        keep_large_blocks_mapped()  # a sync's page bodies must not pin heap (see memtrim)
         self._stop.clear()
         where = self.namespace or "all-namespaces"
         self._thread = threading.Thread(
