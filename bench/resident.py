@@ -130,7 +130,7 @@ def _synthetic(count: int) -> dict[str, Any]:
 
     from scaffold_metrics.runtime import MetricsStore, SelfMetrics
     from scaffold_metrics.runtime.jsondecode import decode_json
-    from scaffold_metrics.runtime.memtrim import trim_freed_memory
+    from scaffold_metrics.runtime.memtrim import keep_large_blocks_mapped, trim_freed_memory
     from scaffold_metrics.runtime.server import exposition_chunks
     from scaffold_metrics.runtime.sharedbody import gzip_chunks
 
@@ -140,6 +140,7 @@ def _synthetic(count: int) -> dict[str, Any]:
     registry = SelfMetrics()
     store = MetricsStore(memcached_generator(), self_metrics=registry)
     rng = random.Random(1)
+    keep_large_blocks_mapped()  # as `Collector.start` does
     gc.collect()
     before = status_kib("VmRSS")
     start = time.perf_counter()
