@@ -106,6 +106,7 @@ def list_all(
             doc = decode_json(body)
         except ValueError as exc:
             raise WatchUnreadable(f"list {path}: not JSON: {exc}") from exc
+        del body  # the page's JSON text: not needed once decoded
         page = doc.get("items") if isinstance(doc, dict) else None
         meta = doc.get("metadata") if isinstance(doc, dict) else None
         if not isinstance(page, (list, type(None))) or not isinstance(meta, (dict, type(None))):
