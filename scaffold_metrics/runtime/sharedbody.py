@@ -40,9 +40,7 @@ class Pieces:
 
     def batches(self) -> Iterator[bytes]:
         """The body in order, `BATCH` pieces joined at a time (never the whole of it)."""
-        pieces = self.pieces
-        for i in range(0, len(pieces), BATCH):
-            yield b"".join(pieces[i : i + BATCH])
+        return batches(self.pieces)
 
     def joined(self) -> bytes:
         """The whole body as one bytes (for small bodies and tests)."""
@@ -50,6 +48,12 @@ class Pieces:
 
 
 Body = bytes | Pieces
+
+
+def batches(pieces: Sequence[bytes]) -> Iterator[bytes]:
+    """`pieces` in order, `BATCH` of them joined at a time."""
+    for i in range(0, len(pieces), BATCH):
+        yield b"".join(pieces[i : i + BATCH])
 
 
 class SharedBodies:
@@ -90,6 +94,6 @@ def gzip_chunks(chunks: Sequence[bytes]) -> bytes:
     """`gzip.compress(b"".join(chunks), GZIP_LEVEL, mtime=0)`, the same bytes, holding at most
     one batch of the plain text at a time."""
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: a gzip header, mtime 0
-    out = [compressor.compress(batch) for batch in Pieces(chunks).batches()]
+    out = [compressor.compress(batch) for batch in batches(chunks)]
     out.append(compressor.flush())
     return b"".join(out)
