@@ -3,9 +3,10 @@
     python bench/run.py [--sizes 1000,10000,100000] [--quick] [--only scrape,http,...]
 
 Each measure lives in its own module (`bench/scrape.py`, `bench/http_scrape.py`,
-`bench/ingest.py`, `bench/memory.py`, `bench/cold_start.py`, `bench/scrape_under_load.py`); this
-script builds the workload once per size, runs them, and prints the table (markdown) with the
-machine it ran on. Not a test: nothing here runs in CI except a smoke run at tiny sizes.
+`bench/ingest.py`, `bench/memory.py`, `bench/cold_start.py`, `bench/resident.py`,
+`bench/scrape_under_load.py`); this script builds the workload once per size, runs them, and
+prints the table (markdown) with the machine it ran on. Not a test: nothing here runs in CI
+except a smoke run at tiny sizes.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from bench import (
     http_scrape,
     ingest,
     memory,
+    resident,
     scrape,
     scrape_under_load,
     workload,
 )
 from bench.common import Row
 
-MEASURES = ("scrape", "http", "ingest", "memory", "cold", "load")
+MEASURES = ("scrape", "http", "ingest", "memory", "cold", "resident", "load")
 
 
 def machine() -> str:
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += memory.run(size, large_size=max(10, size // 10))
         if "cold" in only:
             rows += cold_start.run(size, quick=args.quick)
+        if "resident" in only:
+            rows += resident.run(size)
         print(table(rows[first_row:]), file=sys.stderr, flush=True)  # progress: this size
     print()
     print(table(rows))

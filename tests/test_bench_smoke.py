@@ -31,6 +31,7 @@ def test_bench_run_quick_prints_the_table() -> None:
         "ingest",
         "memory per object",
         "cold start",
+        "RSS per object after a cold start",
         "p99 scrape latency",
     ):
         assert measure in out, measure

@@ -56,9 +56,15 @@ from typing import Any, Protocol
 
 from .jsondecode import decode_json
 from .kubeclient import ApiError, Response, load_api_client, open_get, resource_path
+from .memtrim import keep_large_blocks_mapped, trim_freed_memory
 from .selfmetrics import SelfMetrics
 from .sharding import ShardSelector
-from .store import DEFAULT_MAX_LABEL_VALUE_LENGTH, DEFAULT_MAX_SERIES_PER_FAMILY, MetricsStore
+from .store import (
+    DEFAULT_MAX_LABEL_VALUE_LENGTH,
+    DEFAULT_MAX_SERIES_PER_FAMILY,
+    MetricsStore,
+    Replacement,
+)
 from .watch import (
     InitialEventsIncomplete,
     WatchDisconnected,
@@ -244,6 +250,7 @@ class Collector:
         """Start the list/watch loop in a daemon thread (idempotent)."""
         if self._thread is not None:
             return
+        keep_large_blocks_mapped()  # a sync's page bodies must not pin heap (see memtrim)
         self._stop.clear()
         where = self.namespace or "all-namespaces"
         self._thread = threading.Thread(
@@ -353,6 +360,15 @@ class Collector:
             resp.abort()
 
     def _relist(self) -> None:
+        """A paged LIST, each page rendered into a store replacement as it arrives and then
+        dropped; the replacement is swapped in once the last page came."""
+        replacement = self.store.begin_replace(self.namespace)
+
+        def on_page(items: list[Any]) -> None:
+            self._check_stopped()
+            replacement.add(self._owned(items))
+
+        self._kept = self._skipped = 0  # counted again by `_owned`, over every page
         try:
             result = list_all(
                 self.api_client,
@@ -360,34 +376,40 @@ class Collector:
                 self.page_size,
                 (self.connect_timeout, self.list_timeout),
                 on_open=self._set_response,
+                on_page=on_page,
             )
         except ApiError as exc:
             self.self_metrics.record_list(self.kind, self.scope_label, False)
             if exc.expired:  # continue token too old: list again from the start, right away
                 log.info("%s: continue token expired, listing from scratch", self.describe())
                 self._check_stopped()
+                replacement = self.store.begin_replace(self.namespace)
+                self._kept = self._skipped = 0
                 result = list_all(
                     self.api_client,
                     self.path,
                     self.page_size,
                     (self.connect_timeout, self.list_timeout),
                     on_open=self._set_response,
+                    on_page=on_page,
                 )
             else:
                 raise
+        except _Stopped:
+            raise
         except Exception:
             self.self_metrics.record_list(self.kind, self.scope_label, False)
             raise
         self._check_stopped()
-        self._kept = self._skipped = 0  # counted again by `_owned`, over every page
         try:
-            self.store.replace(self._owned(result.items), self.namespace)
+            replacement.commit()
         except Exception:  # the store skips what it cannot render: this is a bug, say so
             self.self_metrics.record_list(self.kind, self.scope_label, False)
             raise
+        trim_freed_memory()
         self._record_shard_objects()
         self.self_metrics.record_list(self.kind, self.scope_label, True)
-        self._synced_at(result.resource_version, len(result.items))
+        self._synced_at(result.resource_version, result.count)
 
     def _synced_at(self, resource_version: str, count: int) -> None:
         """The store holds the state at `resource_version` (a sync of `count` objects)."""
@@ -407,12 +429,15 @@ class Collector:
     def _stream(self) -> None:
         """A streaming list, then the same stream as the watch (see the module docstring).
 
-        The initial ADDED objects are only collected; the store is replaced with them at the
-        end bookmark, so a stream cut before it leaves the store as it was. Raises
-        `_NoStreamingList` when the server refuses or ignores the request.
+        The initial ADDED objects are rendered into a store replacement a page at a time (the
+        decoded objects are not kept); the store is replaced with them at the end bookmark, so
+        a stream cut before it leaves the store as it was. Raises `_NoStreamingList` when the
+        server refuses or ignores the request.
         """
         lo, hi = self.watch_timeout
-        items: list[Any] = []
+        replacement = self.store.begin_replace(self.namespace)
+        items: list[Any] = []  # decoded objects not yet rendered: at most a page of them
+        kept = 0  # objects of the state this shard owns
         skipped = 0  # objects of the state that another shard owns
         synced = False
         received = 0
@@ -444,11 +469,16 @@ class Collector:
                         or (self.selector.owns(obj))
                     ):
                         items.append(obj)
+                        kept += 1
+                        if len(items) >= self.page_size:
+                            replacement.add(items)
+                            items.clear()
                     else:  # another shard's: not held until the bookmark
                         skipped += 1
                 elif is_initial_events_end(event):
-                    self._publish_stream(items, skipped, event)
-                    items = []
+                    replacement.add(items)
+                    items.clear()
+                    self._publish_stream(replacement, kept, skipped, event)
                     synced = True
                 else:  # a plain watch: the server ignored sendInitialEvents
                     raise _NoStreamingList(f"it sent a {kind} event before the end of the state")
@@ -480,17 +510,20 @@ class Collector:
             self._failures += 1  # synced, then the stream ended at once: no busy loop
             self._sleep_backoff()
 
-    def _publish_stream(self, items: list[Any], skipped: int, bookmark: Mapping[str, Any]) -> None:
-        """The end bookmark came: `items` are the state at its resourceVersion (this shard's
-        part of it, `skipped` objects being other shards')."""
+    def _publish_stream(
+        self, replacement: Replacement, kept: int, skipped: int, bookmark: Mapping[str, Any]
+    ) -> None:
+        """The end bookmark came: `replacement` holds the state at its resourceVersion (this
+        shard's part of it, `kept` objects; `skipped` objects being other shards')."""
         obj = bookmark.get("object")
         meta = obj.get("metadata") if isinstance(obj, Mapping) else None
         rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
         if not rv:
             raise WatchUnreadable("the initial-events-end bookmark carries no resourceVersion")
         self._check_stopped()
-        self.store.replace(items, self.namespace)
-        self._kept, self._skipped = len(items), skipped
+        replacement.commit()
+        trim_freed_memory()
+        self._kept, self._skipped = kept, skipped
         self._record_shard_objects()
         self._incomplete_streams = 0
         self._streamed = True
@@ -498,7 +531,7 @@ class Collector:
             log.info("%s: the API server does streaming lists now", self.describe())
             self._probing = False
             self.self_metrics.record_list_mode(self.kind, self.scope_label, self.sync_mode)
-        self._synced_at(str(rv), len(items))
+        self._synced_at(str(rv), kept)
 
     def _stream_retry_due(self) -> bool:
         """True when a fallback is `stream_retry_interval` old: the next sync tries again."""

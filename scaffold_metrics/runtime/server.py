@@ -26,7 +26,7 @@ from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from .families import MetricFamilyDef
 from .httpproto import HttpError, Request, RequestReader, ServerLimits
 from .selfmetrics import DEFAULT_SELF_METRICS, SelfMetrics
-from .sharedbody import SharedBodies
+from .sharedbody import Body, Pieces, SharedBodies
 from .store import MetricsStore
 from .webconfig import (
     BasicAuth,
@@ -120,6 +120,15 @@ def render_exposition(
     Stores hand out references to their objects' bytes; the body is built by one final join,
     so each byte is copied once per scrape.
     """
+    return b"".join(exposition_chunks(stores, self_metrics, openmetrics=openmetrics))
+
+
+def exposition_chunks(
+    stores: Sequence[MetricsStore], self_metrics: SelfMetrics, *, openmetrics: bool
+) -> list[bytes]:
+    """The pieces of the `/metrics` body in order (references to the stores' bytes, nothing
+    copied): joined, they are `render_exposition`; compressed as they are, the gzip body,
+    without the whole plain body ever existing (see `sharedbody.gzip_chunks`)."""
     # name -> the family and its chunk sequences (stores' views are shared: never mutated).
     merged: dict[str, tuple[MetricFamilyDef, list[Sequence[bytes]]]] = {}
 
@@ -146,7 +155,7 @@ def render_exposition(
             out.extend(part)
     if openmetrics:
         out.append(b"# EOF\n")
-    return b"".join(out)
+    return out
 
 
 _REASONS = {
@@ -270,8 +279,8 @@ class MetricsServer:
         """True when every collector finished its first list."""
         return all(c.has_synced for c in self.collectors)
 
-    def _render(self, openmetrics: bool) -> bytes:
-        return render_exposition(self.stores, self.self_metrics, openmetrics=openmetrics)
+    def _render(self, openmetrics: bool) -> list[bytes]:
+        return exposition_chunks(self.stores, self.self_metrics, openmetrics=openmetrics)
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -403,14 +412,15 @@ class MetricsServer:
         writer: asyncio.StreamWriter,
         status: int,
         headers: dict[str, str],
-        body: bytes,
+        body: Body,
         keep_alive: bool,
         head_only: bool = False,
     ) -> None:
         """Write one response; a client that does not read it within `write_timeout` is cut.
 
-        The body goes out in slices of the shared bytes, waiting for the socket to drain, so a
-        slow reader never holds a private copy of it.
+        The body goes out in slices of the shared bytes (a plain `/metrics` body: of batches of
+        its pieces), waiting for the socket to drain, so a slow reader never holds a private
+        copy of it.
         """
         lines = [f"HTTP/1.1 {status} {_REASONS[status]}"]
         headers.setdefault("Content-Type", "text/plain; charset=utf-8")
@@ -422,17 +432,18 @@ class MetricsServer:
         if head_only:
             body = b""
         if len(body) <= _WRITE_CHUNK:
-            writer.write(head + body)
+            writer.write(head + (body.joined() if isinstance(body, Pieces) else body))
             return
         writer.write(head)
         deadline = asyncio.get_running_loop().time() + self.limits.write_timeout
         transport = writer.transport
-        view = memoryview(body)
-        for offset in range(0, len(body), _WRITE_CHUNK):
-            writer.write(view[offset : offset + _WRITE_CHUNK])
-            if transport.get_write_buffer_size() > _WRITE_CHUNK:
-                remaining = deadline - asyncio.get_running_loop().time()
-                await asyncio.wait_for(writer.drain(), max(remaining, 0.001))
+        for batch in body.batches() if isinstance(body, Pieces) else (body,):
+            view = memoryview(batch)
+            for offset in range(0, len(batch), _WRITE_CHUNK):
+                writer.write(view[offset : offset + _WRITE_CHUNK])
+                if transport.get_write_buffer_size() > _WRITE_CHUNK:
+                    remaining = deadline - asyncio.get_running_loop().time()
+                    await asyncio.wait_for(writer.drain(), max(remaining, 0.001))
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -180,26 +181,22 @@ class MetricsStore:
 
         `scope` is a namespace name, or None for all namespaces (and cluster-scoped kinds).
         Objects of `scope` not in `objs` (deleted while disconnected) disappear; objects of
-        other namespaces are untouched.
+        other namespaces are untouched. The same as `begin_replace(scope)`, `add(objs)`,
+        `commit()`.
         """
-        fresh = []
-        for obj in objs:
-            meta = object_metadata(obj)
-            if meta is None:
-                self._skip_invalid_metadata(obj)
-            elif (rendered := self._render(obj, meta)) is not None:
-                fresh.append((_key_of(meta), rendered))
-        with self._lock:
-            if scope is None:
-                self._objects.clear()
-                self._counts.clear()
-                self._generation += 1
-            else:
-                stale = [k for k, entry in self._objects.items() if entry[-1] == scope]
-                for key in stale:
-                    self._drop(key)
-            for key, rendered in fresh:
-                self._put(key, rendered)
+        replacement = self.begin_replace(scope)
+        replacement.add(objs)
+        replacement.commit()
+
+    def begin_replace(self, scope: str | None) -> Replacement:
+        """A replacement of the objects of `scope` that is filled a page at a time.
+
+        Each `add` renders its objects at once and keeps only their bytes, so a (re)list of
+        any size holds one decoded page, never the whole list; the store goes on serving what
+        it held until `commit` swaps all of it in at once. A replacement dropped without
+        `commit` (a list cut halfway) changes nothing.
+        """
+        return Replacement(self, scope)
 
     def _put(self, key: str, rendered: _Rendered) -> None:
         scope = rendered[-1]
@@ -252,7 +249,8 @@ class MetricsStore:
             texts = ["" for _ in self.families]
             self._log_error(obj, exc)
         scope = meta.get("namespace")
-        scope = scope if type(scope) is str or not scope else str(scope)
+        # One string per namespace, not one per object (each decoded object brings its own).
+        scope = sys.intern(scope if type(scope) is str else str(scope)) if scope else None
         try:
             rendered = (*map(str.encode, texts), scope or None)
         except UnicodeEncodeError:  # a lone surrogate (JSON `"\ud800"`) in a label value
@@ -419,3 +417,77 @@ class MetricsStore:
         for family, chunks in self.family_chunks():
             out.append(family.openmetrics_header if openmetrics else family.text_header)
             out.extend(chunks)
+
+
+class Replacement:
+    """The objects of one scope, rendered as they come, swapped into the store at `commit`.
+
+    See `MetricsStore.begin_replace`. An object rendered to the very bytes the store already
+    holds for it (the usual case in a relist) keeps the store's entry, so a relist of an
+    unchanged store holds one copy of its text, not two.
+    """
+
+    def __init__(self, store: MetricsStore, scope: str | None) -> None:
+        self._store = store
+        self.scope = scope
+        self._fresh: dict[str, _Rendered] = {}
+        self._counts: dict[str | None, int] = {}
+        self._done = False
+
+    def __len__(self) -> int:
+        """Objects added so far (each key once)."""
+        return len(self._fresh)
+
+    def add(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        """Render `objs` now and keep only their bytes (skipping what cannot be rendered)."""
+        store = self._store
+        held = store._objects
+        fresh = self._fresh
+        counts = self._counts
+        for obj in objs:
+            meta = obj.get("metadata") if type(obj) is dict else None
+            if type(meta) is not dict:
+                meta = object_metadata(obj)
+                if meta is None:
+                    store._skip_invalid_metadata(obj)
+                    continue
+            rendered = store._render(obj, meta)
+            if rendered is None:
+                continue
+            uid = meta.get("uid")
+            key = uid if type(uid) is str and uid else _key_of(meta)
+            current = held.get(key)  # one dict read: atomic, and entries are immutable
+            if current == rendered:
+                rendered = current
+            scope = rendered[-1]
+            old = fresh.get(key)
+            if old is not None:
+                left = counts[old[-1]] - 1
+                if left:
+                    counts[old[-1]] = left
+                else:
+                    del counts[old[-1]]
+            fresh[key] = rendered
+            counts[scope] = counts.get(scope, 0) + 1
+
+    def commit(self) -> None:
+        """Make the objects of the scope exactly those added, in one atomic swap (once)."""
+        if self._done:
+            raise RuntimeError("this replacement was committed already")
+        self._done = True
+        store = self._store
+        fresh, self._fresh = self._fresh, {}
+        with store._lock:
+            if self.scope is None:
+                # The whole store: swap the dicts (freeing the old one after the lock).
+                old, store._objects = store._objects, fresh
+                store._counts = self._counts
+                store._generation += 1
+            else:
+                old = {}
+                stale = [k for k, entry in store._objects.items() if entry[-1] == self.scope]
+                for key in stale:
+                    store._drop(key)
+                for key, rendered in fresh.items():
+                    store._put(key, rendered)
+        del old

@@ -50,11 +50,16 @@ class WatchUnreadable(Exception):
 
 @dataclass
 class ListResult:
-    """All items of a (paged) LIST and the list's `metadata.resourceVersion` (snapshot RV)."""
+    """All items of a (paged) LIST and the list's `metadata.resourceVersion` (snapshot RV).
+
+    `items` is empty when each page went to `list_all`'s `on_page` instead; `count` is the
+    number of items listed either way.
+    """
 
     items: list[dict[str, Any]]
     resource_version: str
     pages: int
+    count: int = 0
 
 
 def list_all(
@@ -64,19 +69,21 @@ def list_all(
     timeout: tuple[float, float],
     on_open: Callable[[Response | None], None] | None = None,
     extra_query: Sequence[tuple[str, str]] = (),
+    on_page: Callable[[list[Any]], None] | None = None,
 ) -> ListResult:
     """LIST every page (`limit` / `continue`); an expired continue token raises `ApiError` 410.
 
     The resourceVersion of the first page is the snapshot every later page was read at, and
     therefore the one to start watching from. `extra_query` (a `fieldSelector`) goes on every
-    page.
+    page. With `on_page`, each page's items go to it as soon as they are decoded and are not
+    kept (a list of 100,000 objects then never holds more than one decoded page).
     """
     from urllib3 import exceptions as http_errors  # the kubernetes client's transport
 
     items: list[dict[str, Any]] = []
     resource_version = ""
     token = ""
-    pages = 0
+    pages = count = 0
     while True:
         query = [("limit", str(page_size)), *extra_query]
         if token:
@@ -99,18 +106,25 @@ def list_all(
             doc = decode_json(body)
         except ValueError as exc:
             raise WatchUnreadable(f"list {path}: not JSON: {exc}") from exc
+        del body  # the page's JSON text: not needed once decoded
         page = doc.get("items") if isinstance(doc, dict) else None
         meta = doc.get("metadata") if isinstance(doc, dict) else None
         if not isinstance(page, (list, type(None))) or not isinstance(meta, (dict, type(None))):
             raise WatchUnreadable(f"list {path}: not a list of objects")
         pages += 1
-        items.extend(page or [])
+        count += len(page or ())
+        if on_page is None:
+            items.extend(page or [])
+        else:
+            del doc  # only the page's items stay alive, and only while `on_page` runs
+            on_page(page or [])
+        del page
         meta = meta or {}
         if not resource_version:
             resource_version = str(meta.get("resourceVersion") or "")
         token = str(meta.get("continue") or "")
         if not token:
-            return ListResult(items, resource_version, pages)
+            return ListResult(items, resource_version, pages, count)
 
 
 def is_initial_events_end(event: Mapping[str, Any]) -> bool:

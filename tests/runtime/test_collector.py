@@ -53,6 +53,25 @@ FAST: dict[str, Any] = {
 }
 
 
+class FakeReplacement:
+    """What `MetricsStore.begin_replace` returns: objects added page by page, then `replace`."""
+
+    def __init__(self, store: FakeStore, scope: str | None) -> None:
+        self.store, self.scope = store, scope
+        self.objs: list[Mapping[str, Any]] = []
+
+    def add(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        batch = list(objs)
+        self.store.added.append(len(batch))
+        self.objs.extend(batch)
+
+    def __len__(self) -> int:
+        return len(self.objs)
+
+    def commit(self) -> None:
+        self.store.replace(self.objs, self.scope)
+
+
 class FakeStore:
     """Minimal stand-in for `MetricsStore`: the objects themselves, by uid."""
 
@@ -60,6 +79,7 @@ class FakeStore:
         self.lock = threading.Lock()
         self.objs: dict[str, dict[str, Any]] = {}
         self.replaces: list[str | None] = []
+        self.added: list[int] = []  # objects per `add` of a replacement: one page at a time
         self.self_metrics = RecordingSelfMetrics()  # where collectors report by default
 
     def upsert(self, obj: Mapping[str, Any]) -> None:
@@ -78,6 +98,9 @@ class FakeStore:
                     del self.objs[uid]
             for obj in objs:
                 self.objs[obj["metadata"]["uid"]] = dict(obj)
+
+    def begin_replace(self, scope: str | None) -> FakeReplacement:
+        return FakeReplacement(self, scope)
 
     def __len__(self) -> int:
         with self.lock:
@@ -197,6 +220,7 @@ def test_initial_paged_list_fills_store(kube: Backend, running: Any) -> None:
     assert col.wait_for_sync(30)
     assert col.has_synced
     assert len(col.store) == 1200
+    assert col.store.added == [500, 500, 200], "each page rendered as it came, then dropped"
     assert ("list", "Memcached", "", True) in col.store.self_metrics.calls, "store's registry"
     if kube.double is not None:
         lists = kube.double.list_requests()

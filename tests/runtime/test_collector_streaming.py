@@ -195,6 +195,22 @@ class RecordingStore(FakeStore):
         super().replace(objs, scope)
 
 
+def test_streamed_objects_are_rendered_a_page_at_a_time(
+    double_only: ApiBackend, running: Any
+) -> None:
+    """The initial ADDED objects go to the store's replacement in pages of `page_size`, so
+    a sync never holds more decoded objects than that; the store swaps at the bookmark."""
+    for i in range(12):
+        double_only.create(make_obj(MEMCACHED, f"m-{i:02d}", "default"))
+    store = FakeStore()
+    col = collector(double_only, store, page_size=5)
+    running(col)
+    assert col.wait_for_sync(10)
+    assert col.sync_mode == "stream"
+    assert store.added == [5, 5, 2]
+    assert store.replaces == [None] and len(store) == 12
+
+
 def test_stream_cut_before_the_end_bookmark_publishes_nothing(
     double_only: ApiBackend, running: Any
 ) -> None:

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from store_fakes import WIDGET_INFO, WIDGET_REPLICAS, WidgetGenerator, widget
 
 from scaffold_metrics.runtime import MetricFamilyDef, MetricType, Sample
-from scaffold_metrics.runtime.selfmetrics import GENERATOR_ERRORS, SelfMetrics
-from scaffold_metrics.runtime.store import MetricsStore
+from scaffold_metrics.runtime.selfmetrics import GENERATOR_ERRORS, OBJECTS_SKIPPED, SelfMetrics
+from scaffold_metrics.runtime.store import SKIPPED_INVALID_METADATA, MetricsStore
 
 
 def new_store() -> tuple[MetricsStore, SelfMetrics]:
@@ -297,3 +297,86 @@ def test_counts_by_namespace_follow_upserts_deletes_moves_and_relists() -> None:
     store.replace([widget("d", namespace="z")], None)
     assert store.counts_by_namespace() == {"z": 1}
     assert len(store) == sum(store.counts_by_namespace().values())
+
+
+def test_replacement_serves_the_old_state_until_commit() -> None:
+    """A relist filled page by page: scrapes see the old objects until `commit` swaps."""
+    store, _ = new_store()
+    store.upsert(widget("old", namespace="a"))
+    before = exposition(store)
+    replacement = store.begin_replace(None)
+    replacement.add([widget("n1", namespace="a")])
+    replacement.add(iter([widget("n2", namespace="b", replicas=4)]))
+    assert exposition(store) == before and len(store) == 1
+    assert len(replacement) == 2
+    replacement.commit()
+    assert {(k[1], k[2]) for k in series(store)} == {("a", "n1"), ("b", "n2")}
+    assert store.counts_by_namespace() == {"a": 1, "b": 1}
+    with pytest.raises(RuntimeError):
+        replacement.commit()
+
+
+def test_replacement_dropped_without_commit_changes_nothing() -> None:
+    store, _ = new_store()
+    store.upsert(widget("a"))
+    before = exposition(store)
+    replacement = store.begin_replace(None)
+    replacement.add([widget("b"), widget("c")])
+    del replacement
+    assert exposition(store) == before
+    assert store.counts_by_namespace() == {"default": 1}
+
+
+def test_replacement_of_a_scope_keeps_other_namespaces_and_counts_duplicates_once() -> None:
+    store, _ = new_store()
+    store.upsert(widget("a1", namespace="a"))
+    store.upsert(widget("b1", namespace="b"))
+    replacement = store.begin_replace("a")
+    replacement.add([widget("a2", namespace="a", replicas=1)])
+    replacement.add([widget("a2", namespace="a", replicas=2)])  # listed twice: the last wins
+    replacement.commit()
+    got = series(store)
+    assert {(k[1], k[2]) for k in got} == {("a", "a2"), ("b", "b1")}
+    assert got[("widget_spec_replicas", "a", "a2")] == 2
+    assert store.counts_by_namespace() == {"a": 1, "b": 1}
+    whole = store.begin_replace(None)
+    whole.add([widget("x", namespace="a", uid="u"), widget("x", namespace="c", uid="u")])
+    whole.commit()
+    assert store.counts_by_namespace() == {"c": 1} and len(store) == 1
+
+
+def test_replacement_renders_the_same_bytes_as_upserts() -> None:
+    objs = [widget(f"w{i}", namespace=f"ns{i % 3}", replicas=i) for i in range(20)]
+    upserted, _ = new_store()
+    for obj in objs:
+        upserted.upsert(obj)
+    paged, _ = new_store()
+    paged.upsert(widget("gone"))
+    replacement = paged.begin_replace(None)
+    for start in range(0, len(objs), 7):
+        replacement.add(objs[start : start + 7])
+    replacement.commit()
+    assert exposition(paged) == exposition(upserted)
+    assert paged.counts_by_namespace() == upserted.counts_by_namespace()
+
+
+def test_relist_of_unchanged_objects_keeps_the_entries_held() -> None:
+    """An object rendered to the bytes already held keeps the store's entry: a relist of an
+    unchanged store holds one copy of the text, not two."""
+    store, _ = new_store()
+    store.replace([widget("a"), widget("b", replicas=1)], None)
+    held = dict(store._objects)
+    store.replace([widget("a"), widget("b", replicas=2)], None)
+    assert store._objects[widget("a")["metadata"]["uid"]] is held[widget("a")["metadata"]["uid"]]
+    changed = store._objects[widget("b")["metadata"]["uid"]]
+    assert changed is not held[widget("b")["metadata"]["uid"]]
+    assert b"} 2\n" in b"".join(changed[:-1])
+
+
+def test_replacement_skips_unreadable_objects_and_counts_them() -> None:
+    store, sm = new_store()
+    replacement = store.begin_replace(None)
+    replacement.add([{"metadata": "not an object"}, widget("ok")])  # type: ignore[list-item]
+    replacement.commit()
+    assert len(store) == 1
+    assert sm.value(OBJECTS_SKIPPED, "Widget", SKIPPED_INVALID_METADATA) == 1
