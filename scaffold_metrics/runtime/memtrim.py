@@ -20,6 +20,8 @@ macOS) both do nothing.
 from __future__ import annotations
 
 import ctypes
+import os
+from collections.abc import Mapping
 from typing import Any
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
@@ -56,11 +58,19 @@ def trim_freed_memory() -> bool:
 _pinned = False
 
 
+def threshold_chosen_by_user(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the process was started with its own mmap threshold (glibc reads
+    `MALLOC_MMAP_THRESHOLD_` or the `glibc.malloc.mmap_threshold` tunable): that choice stays."""
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    return "MALLOC_MMAP_THRESHOLD_" in environ or "glibc.malloc.mmap_threshold" in tunables
+
+
 def keep_large_blocks_mapped() -> bool:
-    """Fix glibc's mmap threshold at its initial 128 KiB (once per process; see above)."""
+    """Fix glibc's mmap threshold at its initial 128 KiB (once per process; see above),
+    unless the process was started with a threshold of its own."""
     global _pinned
     libc = _glibc()
-    if libc is None:
+    if libc is None or threshold_chosen_by_user():
         return False
     if not _pinned:
         _pinned = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
