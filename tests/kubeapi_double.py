@@ -1663,7 +1663,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse_forbidden(self, record: RequestRecord, target: _Target, verb: str) -> bool:
         """Answer 403 (and say so) when the target's namespace is forbidden, unless the
         request carries `ADMIN_TOKEN` (a cluster admin, as a test's own setup is); for
-        `READER_TOKEN`, when the posted RBAC objects grant the verb there to no binding."""
+        `READER_TOKEN`, when the posted RBAC objects grant the verb there to no binding (for
+        the object the request names: its path, or a list/watch's `metadata.name` selector)."""
         d = self.double
         authorization = self.headers.get("Authorization")
         user = d.user
@@ -1671,7 +1672,10 @@ class _Handler(BaseHTTPRequestHandler):
             user = READER_USER
             spec = target.spec
             ns = target.namespace or ""
-            forbidden = not d.rbac.allows(user, verb, spec.group, spec.plural, ns)
+            name = target.name
+            if name is None and verb in ("list", "watch"):
+                name = _field_selector_name(record.query.get("fieldSelector", ""))[0]
+            forbidden = not d.rbac.allows(user, verb, spec.group, spec.plural, ns, name)
         else:
             with d._cond:
                 admin = authorization == f"Bearer {ADMIN_TOKEN}"

@@ -1,9 +1,11 @@
 """The subset of Kubernetes RBAC the test double evaluates, so that the same Role/RoleBinding
 objects a test posts to a real kube-apiserver decide a 403 on the double too.
 
-Covered: Role/ClusterRole `rules` with `apiGroups`, `resources` and `verbs` (and `"*"` in each),
-RoleBinding/ClusterRoleBinding with `User` subjects and a `roleRef` to a Role or ClusterRole.
-Not covered (no test needs them): resourceNames, nonResourceURLs, groups, service accounts,
+Covered: Role/ClusterRole `rules` with `apiGroups`, `resources` and `verbs` (and `"*"` in each)
+and `resourceNames` (a rule naming objects grants only requests for one of them: a get of that
+name, or a list/watch with the `metadata.name` field selector of that name, as kube-apiserver
+decides), RoleBinding/ClusterRoleBinding with `User` subjects and a `roleRef` to a Role or
+ClusterRole. Not covered (no test needs them): nonResourceURLs, groups, service accounts,
 aggregation. A RoleBinding grants in its own namespace only, as on the real server.
 """
 
@@ -41,11 +43,15 @@ def _matches(allowed: Any, wanted: str) -> bool:
     return isinstance(allowed, list) and ("*" in allowed or wanted in allowed)
 
 
-def _rule_allows(rule: Mapping[str, Any], verb: str, group: str, resource: str) -> bool:
+def _rule_allows(
+    rule: Mapping[str, Any], verb: str, group: str, resource: str, name: str | None
+) -> bool:
+    names = rule.get("resourceNames")
     return (
         _matches(rule.get("apiGroups"), group)
         and _matches(rule.get("resources"), resource)
         and _matches(rule.get("verbs"), verb)
+        and (not names or (name is not None and isinstance(names, list) and name in names))
     )
 
 
@@ -80,9 +86,18 @@ class Rbac:
             return 404, _status(404, "NotFound", msg)
         return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
 
-    def allows(self, user: str, verb: str, group: str, resource: str, namespace: str) -> bool:
+    def allows(
+        self,
+        user: str,
+        verb: str,
+        group: str,
+        resource: str,
+        namespace: str,
+        name: str | None = None,
+    ) -> bool:
         """Whether a binding to `user` grants `verb` on `group`/`resource` in `namespace`
-        ("" for requests at the cluster scope, which only ClusterRoleBindings grant)."""
+        ("" for requests at the cluster scope, which only ClusterRoleBindings grant), for the
+        object `name` (None: a request for no one object, which `resourceNames` never grant)."""
         with self._lock:
             objects = dict(self._objects)
         for (plural, ns, _), binding in objects.items():
@@ -94,7 +109,7 @@ class Rbac:
                 role_ns = "" if role_plural == "clusterroles" else ns
                 role = objects.get((role_plural, role_ns, str(ref.get("name"))))
                 rules = (role or {}).get("rules") or []
-                if any(_rule_allows(r, verb, group, resource) for r in rules):
+                if any(_rule_allows(r, verb, group, resource, name) for r in rules):
                     return True
         return False
 

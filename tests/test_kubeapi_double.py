@@ -1011,3 +1011,54 @@ def test_builtin_pods_and_statefulsets_with_name_field_selectors() -> None:
         assert "pods" in [r["name"] for r in core["resources"]]
         groups = [g["name"] for g in get_json(d, "/apis")["groups"]]
         assert "apps" in groups and "" not in groups
+
+
+def test_resource_names_grant_only_the_named_object() -> None:
+    """The Role `init --shards` generates (get of pods; get/list/watch of its own StatefulSet
+    by `resourceNames`) decides as kube-apiserver does: a rule naming objects grants a get of
+    one of them, or a list/watch whose `metadata.name` field selector names one of them."""
+    golden = Path(__file__).parent / "golden/sharded/config/memcached-operator-metrics-shards.yaml"
+    (role,) = [d for d in yaml.safe_load_all(golden.read_text()) if d and d["kind"] == "Role"]
+    (own,) = role["rules"][1]["resourceNames"]
+    with KubeApiDouble((MEMCACHED, PODS, STATEFULSETS)) as d:
+        for name in (own, "someone-elses"):
+            d.create(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "StatefulSet",
+                    "metadata": {"name": name, "namespace": "default"},
+                    "spec": {"replicas": 2},
+                }
+            )
+        d.create(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p-0", "namespace": "default"}}
+        )
+        rbac = client.RbacAuthorizationV1Api(d.admin_api_client())
+        rbac.create_namespaced_role(
+            "default", {"metadata": role["metadata"], "rules": role["rules"]}
+        )
+        subject = {"kind": "User", "name": READER_USER, "apiGroup": "rbac.authorization.k8s.io"}
+        binding = {"metadata": {"name": "shard"}, "roleRef": role_ref(role), "subjects": [subject]}
+        rbac.create_namespaced_role_binding("default", binding)
+        sts = "/apis/apps/v1/namespaces/default/statefulsets"
+        by_name = f"{sts}?fieldSelector=metadata.name%3D"
+        assert reader_get(d, f"{sts}/{own}").status == 200
+        assert reader_get(d, f"{sts}/someone-elses").status == 403
+        assert reader_get(d, sts).status == 403  # a list of no one object
+        assert reader_get(d, by_name + own).status == 200
+        assert reader_get(d, by_name + "someone-elses").status == 403
+        watch = reader_get(d, f"{by_name}{own}&watch=1&timeoutSeconds=1")
+        assert watch.status == 200
+        watch.close()
+        assert reader_get(d, f"{by_name}someone-elses&watch=1").status == 403
+        assert reader_get(d, "/api/v1/namespaces/default/pods/p-0").status == 200
+        assert reader_get(d, "/api/v1/namespaces/default/pods").status == 403  # get only
+
+
+def role_ref(role: dict[str, Any]) -> dict[str, str]:
+    """A RoleBinding's reference to `role`."""
+    return {
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+        "apiGroup": "rbac.authorization.k8s.io",
+    }

@@ -252,3 +252,58 @@ def test_replica_change_moves_objects_without_loss_or_doubles(double: KubeApiDou
         for r in replicas:
             r.stop()
         whole.stop()
+
+
+def _shard_role(statefulset_name: str) -> dict[str, Any]:
+    """The Role `init --shards` generates (from the golden project), naming `statefulset_name`
+    as the one StatefulSet it may read."""
+    import yaml
+
+    golden = (
+        Path(__file__).resolve().parents[1]
+        / "golden/sharded/config/memcached-operator-metrics-shards.yaml"
+    )
+    (role,) = [d for d in yaml.safe_load_all(golden.read_text()) if d and d["kind"] == "Role"]
+    (sts_rule,) = [r for r in role["rules"] if "statefulsets" in r["resources"]]
+    sts_rule["resourceNames"] = [statefulset_name]
+    return {"metadata": {"name": "shard"}, "rules": role["rules"]}
+
+
+@pytest.mark.parametrize("named", ["metrics", "another"])
+def test_the_generated_role_is_enough_to_follow_the_statefulset(
+    double: KubeApiDouble, named: str
+) -> None:
+    """With only the generated Role's permissions (pods get; get/list/watch of the StatefulSet
+    by name), a replica finds and follows its StatefulSet; a Role naming another one is not
+    enough, and the error says what to grant."""
+    from kubeapi_double import READER_TOKEN, READER_USER
+    from kubernetes import client
+
+    from scaffold_metrics.runtime.autoshard import ShardingSetupError
+
+    double.create(statefulset(3))
+    pod(double, 1)
+    rbac = client.RbacAuthorizationV1Api(double.admin_api_client())
+    rbac.create_namespaced_role("ops", _shard_role(named))
+    subject = {"kind": "User", "name": READER_USER, "apiGroup": "rbac.authorization.k8s.io"}
+    ref = {"kind": "Role", "name": "shard", "apiGroup": "rbac.authorization.k8s.io"}
+    rbac.create_namespaced_role_binding(
+        "ops", {"metadata": {"name": "shard"}, "roleRef": ref, "subjects": [subject]}
+    )
+    selector = ShardSelector()
+    shards = StatefulSetShards(
+        double.api_client(READER_TOKEN), "metrics-1", "ops", selector, backoff_base=0.01
+    )
+    if named != "metrics":
+        with pytest.raises(ShardingSetupError, match="grant `get`, `list` and `watch` on"):
+            shards.start()
+        return
+    try:
+        shards.start()
+        assert selector.state == (1, 3)
+        double.update(statefulset(5))
+        wait_until(lambda: selector.state == (1, 5))
+        watches = [r for r in double.watch_requests() if "statefulsets" in r.path]
+        assert watches and all(r.status == 200 for r in watches)
+    finally:
+        shards.stop()
