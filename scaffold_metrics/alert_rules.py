@@ -11,13 +11,10 @@ plan cannot feed is left out and listed in the files' header.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Sequence
 from typing import Any
-
-from ruamel.yaml import YAML
 
 from .monitoring_config import AlertsConfig
 from .monitoring_plan import (
@@ -31,6 +28,7 @@ from .monitoring_plan import (
     regex_alternatives,
 )
 from .plan_model import KindPlan, MetricsPlan
+from .prometheus_rules import rule_files
 from .render import RenderedFile, comment_text
 
 RUNTIME_GROUP = "operator-metrics.runtime"
@@ -223,15 +221,6 @@ def _header(what: str, sources: Sequence[str], plan: MetricsPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _dump(data: Any) -> str:
-    yaml = YAML(typ="rt")
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096  # one line per expression and annotation, whatever their length
-    buffer = io.StringIO()
-    yaml.dump(data, buffer)
-    return buffer.getvalue()
-
-
 def alert_rule_files(
     plan: MetricsPlan,
     config: AlertsConfig,
@@ -240,21 +229,13 @@ def alert_rule_files(
     namespace: str | None,
 ) -> list[RenderedFile]:
     """The rules file and, when configured, the PrometheusRule holding the same groups."""
-    groups = rule_groups(plan, config)
-    rules_text = _header("Prometheus alerting rules", sources, plan) + _dump({"groups": groups})
-    files = [RenderedFile(config.rules, rules_text.encode("utf-8"), "generated")]
-    if config.prometheus_rule is not None:
-        metadata: dict[str, Any] = {"name": f"{operator}-metrics-alerts"}
-        if namespace:
-            metadata["namespace"] = namespace
-        if config.labels:
-            metadata["labels"] = dict(sorted(config.labels.items()))
-        manifest = {
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "PrometheusRule",
-            "metadata": metadata,
-            "spec": {"groups": groups},
-        }
-        text = _header("PrometheusRule with the alerting rules", sources, plan) + _dump(manifest)
-        files.append(RenderedFile(config.prometheus_rule, text.encode("utf-8"), "generated"))
-    return files
+    return rule_files(
+        rule_groups(plan, config),
+        lambda title: _header(title, sources, plan),
+        what="alerting rules",
+        rules_path=config.rules,
+        prometheus_rule_path=config.prometheus_rule,
+        name=f"{operator}-metrics-alerts",
+        namespace=namespace,
+        labels=config.labels,
+    )

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import value_kinds as vk
+from .config_sections import known_keys, line_of, non_empty_string
 from .errors import InputError
 from .monitoring_config import METERING_KEY
 from .plan_model import FamilyPlan, KindPlan, MetricsPlan
@@ -82,37 +83,6 @@ def default_section(manifest_dir: PurePosixPath, kinds: tuple[str, ...]) -> dict
     }
 
 
-def _line(data: Any, key: str | int | None = None) -> int | None:
-    try:
-        if key is None:
-            return int(data.lc.line) + 1
-        if isinstance(key, int):
-            return int(data.lc.item(key)[0]) + 1
-        return int(data.lc.key(key)[0]) + 1
-    except (AttributeError, KeyError, TypeError, IndexError):
-        return None
-
-
-def _keys(where: str, data: Any, file: Path, keys: tuple[str, ...], line: int | None) -> None:
-    if not isinstance(data, Mapping):
-        raise InputError(f"`{where}` must be a mapping", file, line)
-    for key in data:
-        if key not in keys:
-            raise InputError(
-                f"unknown key {key!r} in `{where}`",
-                file,
-                _line(data, str(key)),
-                hint=f"known keys: {', '.join(keys)}",
-            )
-
-
-def _string(where: str, data: Mapping[str, Any], key: str, file: Path, default: str) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"`{where}.{key}` must be a non-empty string", file, _line(data, key))
-    return value
-
-
 def weight_families(kind: KindPlan) -> dict[str, FamilyPlan]:
     """The families of `kind` a weight can be taken from, by field path: plain numeric gauges
     (numbers, quantities, item counts) with one sample per object."""
@@ -125,8 +95,8 @@ def weight_families(kind: KindPlan) -> dict[str, FamilyPlan]:
 
 def _weight(kind: KindPlan, item: Any, file: Path, line: int | None, seen: set[str]) -> Weight:
     where = f"{METERING_KEY}.kinds.{kind.kind}"
-    _keys(where, item, file, ("field", "name"), line)
-    path = _string(where, item, "field", file, "")
+    known_keys(where, item, file, ("field", "name"), line)
+    path = non_empty_string(where, item, "field", file, "")
     choices = weight_families(kind)
     family = choices.get(path)
     if family is None:
@@ -134,20 +104,20 @@ def _weight(kind: KindPlan, item: Any, file: Path, line: int | None, seen: set[s
         raise InputError(
             f"`{where}`: {path[:200]!r} is not a planned numeric field of {kind.kind}",
             file,
-            _line(item, "field"),
+            line_of(item, "field"),
             hint=f"fields a weight can use: {valid} (see `operator-metrics explain`)",
         )
     default_name = re.sub(r"[^a-z0-9_]", "_", path.rsplit(".", 1)[-1].lower()) or "weight"
-    name = _string(where, item, "name", file, default_name)
+    name = non_empty_string(where, item, "name", file, default_name)
     if not _WEIGHT_NAME.match(name):
         raise InputError(
             f"`{where}`: weight name {name[:100]!r} is not a snake_case word",
             file,
-            _line(item, "name"),
+            line_of(item, "name"),
             hint="lower-case letters, digits and '_', starting with a letter, such as `instance`",
         )
     if name in seen:
-        raise InputError(f"`{where}`: weight {name!r} is named twice", file, _line(item, "name"))
+        raise InputError(f"`{where}`: weight {name!r} is named twice", file, line_of(item, "name"))
     seen.add(name)
     return Weight(name, path, family.name)
 
@@ -176,11 +146,15 @@ def parse_metering(data: Any, file: Path, plan: MetricsPlan) -> MeteringConfig |
     """The `metering:` section checked against `plan`, or None when it is absent (or null)."""
     if data is None:
         return None
-    _keys(METERING_KEY, data, file, ("rules", "prometheus_rule", "interval", "kinds"), _line(data))
-    rules = _string(METERING_KEY, data, "rules", file, "deploy/prometheus/metering-rules.yaml")
+    known_keys(
+        METERING_KEY, data, file, ("rules", "prometheus_rule", "interval", "kinds"), line_of(data)
+    )
+    rules = non_empty_string(
+        METERING_KEY, data, "rules", file, "deploy/prometheus/metering-rules.yaml"
+    )
     prometheus_rule = data.get("prometheus_rule")
     if prometheus_rule is not None:
-        prometheus_rule = _string(METERING_KEY, data, "prometheus_rule", file, "")
+        prometheus_rule = non_empty_string(METERING_KEY, data, "prometheus_rule", file, "")
     interval = data.get("interval", DEFAULT_INTERVAL)
     try:
         seconds = duration_seconds(interval if isinstance(interval, str) else "")
@@ -190,7 +164,7 @@ def parse_metering(data: Any, file: Path, plan: MetricsPlan) -> MeteringConfig |
         raise InputError(
             f"`{METERING_KEY}.interval` {str(interval)[:50]!r} is not an interval",
             file,
-            _line(data, "interval"),
+            line_of(data, "interval"),
             hint="a duration from 10s to 1h, such as 5m (how often usage is recorded)",
         )
     kinds = data.get("kinds") or {}
@@ -198,16 +172,16 @@ def parse_metering(data: Any, file: Path, plan: MetricsPlan) -> MeteringConfig |
         raise InputError(
             f"`{METERING_KEY}.kinds` must map kinds to lists of weights",
             file,
-            _line(data, "kinds"),
+            line_of(data, "kinds"),
         )
     weights: dict[str, tuple[Weight, ...]] = {}
     for name, items in kinds.items():
-        kind = _kind(plan, str(name), file, _line(kinds, str(name)))
+        kind = _kind(plan, str(name), file, line_of(kinds, str(name)))
         if kind.crd_name in weights:
             raise InputError(
                 f"`{METERING_KEY}.kinds`: {kind.kind} is listed twice",
                 file,
-                _line(kinds, str(name)),
+                line_of(kinds, str(name)),
             )
         if items is None:
             items = []
@@ -216,11 +190,11 @@ def parse_metering(data: Any, file: Path, plan: MetricsPlan) -> MeteringConfig |
                 f"`{METERING_KEY}.kinds.{kind.kind}` must be a list of weights "
                 "({field: spec.size, name: instance})",
                 file,
-                _line(kinds, str(name)),
+                line_of(kinds, str(name)),
             )
         seen: set[str] = set()
         weights[kind.crd_name] = tuple(
-            _weight(kind, item, file, _line(items, i) or _line(kinds, str(name)), seen)
+            _weight(kind, item, file, line_of(items, i) or line_of(kinds, str(name)), seen)
             for i, item in enumerate(items)
         )
     return MeteringConfig(rules, prometheus_rule, interval, weights)

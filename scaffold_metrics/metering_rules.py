@@ -10,15 +10,13 @@ rule names (see `metering_config`).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
-
-from ruamel.yaml import YAML
 
 from .metering_config import OBJECTS_RULE, WEIGHT_RULE, MeteringConfig
 from .monitoring_plan import kind_signals
 from .plan_model import KindPlan, MetricsPlan
+from .prometheus_rules import rule_files
 from .render import RenderedFile, comment_text
 
 METERING_GROUP = "operator-metrics.metering"
@@ -75,15 +73,6 @@ def _header(what: str, sources: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _dump(data: Any) -> str:
-    yaml = YAML(typ="rt")
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096
-    buffer = io.StringIO()
-    yaml.dump(data, buffer)
-    return buffer.getvalue()
-
-
 def metering_rule_files(
     plan: MetricsPlan,
     config: MeteringConfig,
@@ -92,23 +81,12 @@ def metering_rule_files(
     namespace: str | None,
 ) -> list[RenderedFile]:
     """The recording rules file and, when configured, the PrometheusRule holding them."""
-    groups = recording_groups(plan, config)
-    text = _header("Prometheus recording rules for metering", sources) + _dump({"groups": groups})
-    files = [RenderedFile(config.rules, text.encode("utf-8"), "generated")]
-    if config.prometheus_rule is not None:
-        metadata: dict[str, Any] = {"name": f"{operator}-metrics-metering"}
-        if namespace:
-            metadata["namespace"] = namespace
-        manifest = {
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "PrometheusRule",
-            "metadata": metadata,
-            "spec": {"groups": groups},
-        }
-        text = _header("PrometheusRule with the metering recording rules", sources)
-        files.append(
-            RenderedFile(
-                config.prometheus_rule, (text + _dump(manifest)).encode("utf-8"), "generated"
-            )
-        )
-    return files
+    return rule_files(
+        recording_groups(plan, config),
+        lambda title: _header(title, sources),
+        what="recording rules for metering",
+        rules_path=config.rules,
+        prometheus_rule_path=config.prometheus_rule,
+        name=f"{operator}-metrics-metering",
+        namespace=namespace,
+    )

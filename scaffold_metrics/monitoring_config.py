@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .config_sections import known_keys, line_of, non_empty_string
 from .errors import InputError
 from .project_paths import path_problem
 
@@ -81,42 +82,14 @@ def default_sections(manifest_dir: PurePosixPath, job: str) -> dict[str, dict[st
     }
 
 
-def _line(data: Any, key: str | None = None) -> int | None:
-    try:
-        if key is None:
-            return int(data.lc.line) + 1
-        return int(data.lc.key(key)[0]) + 1
-    except (AttributeError, KeyError, TypeError):
-        return None
-
-
-def _mapping(section: str, data: Any, file: Path, keys: tuple[str, ...]) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise InputError(f"`{section}` must be a mapping", file, _line(data))
-    for key in data:
-        if key not in keys:
-            raise InputError(
-                f"unknown key {key!r} in `{section}`",
-                file,
-                _line(data, str(key)),
-                hint=f"known keys: {', '.join(keys)}",
-            )
-    return data
-
-
-def _string(section: str, data: Mapping[str, Any], key: str, file: Path, default: str) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"`{section}.{key}` must be a non-empty string", file, _line(data, key))
-    return value
-
-
 def parse_dashboards(data: Any, file: Path) -> DashboardsConfig | None:
     """The `dashboards:` section, or None when it is absent (or null)."""
     if data is None:
         return None
-    section = _mapping(DASHBOARDS_KEY, data, file, ("directory",))
-    return DashboardsConfig(_string(DASHBOARDS_KEY, section, "directory", file, "deploy/grafana"))
+    section = known_keys(DASHBOARDS_KEY, data, file, ("directory",))
+    return DashboardsConfig(
+        non_empty_string(DASHBOARDS_KEY, section, "directory", file, "deploy/grafana")
+    )
 
 
 def parse_alerts(data: Any, file: Path) -> AlertsConfig | None:
@@ -124,17 +97,19 @@ def parse_alerts(data: Any, file: Path) -> AlertsConfig | None:
     if data is None:
         return None
     keys = ("rules", "prometheus_rule", "job", "conditions", "labels", "runbook_url")
-    section = _mapping(ALERTS_KEY, data, file, keys)
-    rules = _string(ALERTS_KEY, section, "rules", file, "deploy/prometheus/alerts-rules.yaml")
+    section = known_keys(ALERTS_KEY, data, file, keys)
+    rules = non_empty_string(
+        ALERTS_KEY, section, "rules", file, "deploy/prometheus/alerts-rules.yaml"
+    )
     prometheus_rule = section.get("prometheus_rule")
     if prometheus_rule is not None:
-        prometheus_rule = _string(ALERTS_KEY, section, "prometheus_rule", file, "")
-    job = _string(ALERTS_KEY, section, "job", file, "")
+        prometheus_rule = non_empty_string(ALERTS_KEY, section, "prometheus_rule", file, "")
+    job = non_empty_string(ALERTS_KEY, section, "job", file, "")
     if not _JOB.match(job):
         raise InputError(
             f"`{ALERTS_KEY}.job` {job[:100]!r} is not a job name",
             file,
-            _line(section, "job"),
+            line_of(section, "job"),
             hint="the scrape job of the metrics Service (no quotes, backslashes or newlines)",
         )
     conditions = section.get("conditions", list(DEFAULT_CONDITIONS))
@@ -146,7 +121,7 @@ def parse_alerts(data: Any, file: Path) -> AlertsConfig | None:
         raise InputError(
             f"`{ALERTS_KEY}.conditions` must be a list of condition types (such as Ready)",
             file,
-            _line(section, "conditions"),
+            line_of(section, "conditions"),
         )
     labels = section.get("labels") or {}
     if not isinstance(labels, Mapping) or not all(
@@ -155,7 +130,7 @@ def parse_alerts(data: Any, file: Path) -> AlertsConfig | None:
         raise InputError(
             f"`{ALERTS_KEY}.labels` must map label names to strings",
             file,
-            _line(section, "labels"),
+            line_of(section, "labels"),
             hint="the labels your Prometheus' ruleSelector matches, such as `release: prometheus`",
         )
     runbook_url = section.get("runbook_url")
@@ -166,7 +141,7 @@ def parse_alerts(data: Any, file: Path) -> AlertsConfig | None:
         raise InputError(
             f"`{ALERTS_KEY}.runbook_url` must be an http(s) URL",
             file,
-            _line(section, "runbook_url"),
+            line_of(section, "runbook_url"),
             hint="such as https://example.com/runbooks#{alert}: {alert} becomes the alert's name",
         )
     return AlertsConfig(rules, prometheus_rule, job, tuple(conditions), dict(labels), runbook_url)
