@@ -146,21 +146,29 @@ class MetricsStore:
         An object that cannot be rendered at all is skipped (and counted): it never raises,
         so one hostile object cannot stop a watch; its previous version, if any, goes.
         """
+        prepared = self._prepare(obj)
+        if prepared is None:
+            return
+        key, rendered = prepared
+        with self._lock:
+            if rendered is None:
+                self._drop(key)
+            else:
+                self._put(key, rendered)
+
+    def _prepare(self, obj: Mapping[str, Any]) -> tuple[str, _Rendered | None] | None:
+        """(the store key of `obj`, its rendered bytes or None when no line renders); None,
+        counted as skipped, when `obj` has no object metadata."""
         # Decoded JSON is dicts: check that inline, `object_metadata` for everything else.
         meta = obj.get("metadata") if type(obj) is dict else None
         if type(meta) is not dict:
             meta = object_metadata(obj)
             if meta is None:
                 self._skip_invalid_metadata(obj)
-                return
+                return None
         rendered = self._render(obj, meta)
         uid = meta.get("uid")
-        key = uid if type(uid) is str and uid else _key_of(meta)
-        with self._lock:
-            if rendered is None:
-                self._drop(key)
-            else:
-                self._put(key, rendered)
+        return (uid if type(uid) is str and uid else _key_of(meta)), rendered
 
     def delete(self, obj: Mapping[str, Any]) -> None:
         """Remove one object (DELETED); unknown and unreadable objects are ignored."""
@@ -431,7 +439,6 @@ class Replacement:
         self._store = store
         self.scope = scope
         self._fresh: dict[str, _Rendered] = {}
-        self._counts: dict[str | None, int] = {}
         self._done = False
 
     def __len__(self) -> int:
@@ -440,35 +447,18 @@ class Replacement:
 
     def add(self, objs: Iterable[Mapping[str, Any]]) -> None:
         """Render `objs` now and keep only their bytes (skipping what cannot be rendered)."""
-        store = self._store
-        held = store._objects
+        prepare = self._store._prepare
+        held = self._store._objects
         fresh = self._fresh
-        counts = self._counts
         for obj in objs:
-            meta = obj.get("metadata") if type(obj) is dict else None
-            if type(meta) is not dict:
-                meta = object_metadata(obj)
-                if meta is None:
-                    store._skip_invalid_metadata(obj)
-                    continue
-            rendered = store._render(obj, meta)
+            prepared = prepare(obj)
+            if prepared is None:
+                continue
+            key, rendered = prepared
             if rendered is None:
                 continue
-            uid = meta.get("uid")
-            key = uid if type(uid) is str and uid else _key_of(meta)
             current = held.get(key)  # one dict read: atomic, and entries are immutable
-            if current == rendered:
-                rendered = current
-            scope = rendered[-1]
-            old = fresh.get(key)
-            if old is not None:
-                left = counts[old[-1]] - 1
-                if left:
-                    counts[old[-1]] = left
-                else:
-                    del counts[old[-1]]
-            fresh[key] = rendered
-            counts[scope] = counts.get(scope, 0) + 1
+            fresh[key] = current if current == rendered else rendered
 
     def commit(self) -> None:
         """Make the objects of the scope exactly those added, in one atomic swap (once)."""
@@ -477,11 +467,14 @@ class Replacement:
         self._done = True
         store = self._store
         fresh, self._fresh = self._fresh, {}
+        counts: dict[str | None, int] = {}
+        for entry in fresh.values():  # objects per namespace, outside the lock
+            counts[entry[-1]] = counts.get(entry[-1], 0) + 1
         with store._lock:
             if self.scope is None:
                 # The whole store: swap the dicts (freeing the old one after the lock).
                 old, store._objects = store._objects, fresh
-                store._counts = self._counts
+                store._counts = counts
                 store._generation += 1
             else:
                 old = {}
