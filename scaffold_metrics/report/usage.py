@@ -109,8 +109,8 @@ def by_group(series: Sequence[Series], label: str, grid: Grid) -> dict[str, dict
 
 
 def up_steps(series: Sequence[Series], grid: Grid) -> set[int] | None:
-    """The steps every scrape target was up at; None when `up` was never seen (gaps are then
-    judged from the usage series alone)."""
+    """The steps at which a scrape target of the job was up; None when `up` was never seen
+    (gaps are then judged from the usage series alone)."""
     if not series:
         return None
     ok: set[int] = set()
